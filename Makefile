@@ -1,0 +1,37 @@
+# Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
+# `make demo` and `make test` are the only commands needed.
+.PHONY: help venv demo test lab benchmark lock clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+help:
+	@echo "make demo        set up .venv if needed, then run the study: python -m minis2l demo"
+	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
+	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
+	@echo "make benchmark   time minis2l against torchsort and torch.sort"
+	@echo "make lock        record the exact versions installed in .venv (requirements-lock.txt)"
+	@echo "make clean       remove .venv and generated caches"
+
+venv:
+	@bash scripts/bootstrap.sh
+
+demo: venv
+	$(PY) -m minis2l demo $(DEMO_ARGS)
+
+test: venv
+	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/
+
+benchmark: venv
+	$(PY) benchmarks/ranking.py
+
+lock: venv
+	$(PY) -m pip freeze --exclude-editable --disable-pip-version-check \
+	  | grep -v -E '^(torch|minis2l)==' > requirements-lock.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis artifacts

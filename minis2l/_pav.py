@@ -1,0 +1,159 @@
+"""Compiled Pool Adjacent Violators over batches: the fast path behind soft sort and rank.
+
+One row function, :func:`_pav_row`, holds the algorithm (the same one as
+:mod:`minis2l.isotonic`, on preallocated work arrays so it never allocates). Numba compiles it
+twice: for the CPU (rows spread over threads with ``prange``) and, where a CUDA GPU and Numba's
+CUDA target are available, as a device function run one row per GPU thread on the tensors'
+own memory, so CUDA inputs never travel to the host.
+
+Besides the solution ``v`` it records, for every entry, where its block starts (``blk``) and
+the entry's weight in its block's derivative (``wts``):
+
+* ``mode == 0`` (``"l2"``): ``1 / |B|``, since d mean(y[B]) / d y_i = 1/|B|.
+* ``mode == 1`` (``"kl"``, derivative in ``s``): ``softmax(s[B])_i``.
+* ``mode == 2`` (``"kl"``, derivative in ``w``): ``softmax(w[B])_i``.
+
+With these the backward pass is two O(n) segment sums (see :mod:`minis2l.ranking`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+# Below this many entries per call the thread pool costs more than it saves.
+_PARALLEL_MIN_SIZE = 1 << 15
+
+
+def _pav_row(s, w, mode, v, blk, wts, start, a, b):  # pragma: no cover - compiled by numba
+    """Decreasing isotonic regression of one row, written into ``v``, ``blk`` and ``wts``.
+
+    ``mode == 0`` solves ``min 1/2||v - (s - w)||^2``; otherwise
+    ``min <exp(s - v), 1> + <exp(w), v>``. ``start``, ``a`` and ``b`` are work arrays of
+    length n holding the block stack: first index, and the two statistics (sum of s - w and
+    count, or logsumexp of s and of w).
+    """
+    n = s.shape[0]
+    m = 0
+    for i in range(n):
+        start[m] = i
+        if mode == 0:
+            a[m] = s[i] - w[i]
+            b[m] = 1.0
+        else:
+            a[m] = s[i]
+            b[m] = w[i]
+        m += 1
+        while m > 1:
+            if mode == 0:
+                left = a[m - 2] / b[m - 2]
+                right = a[m - 1] / b[m - 1]
+            else:
+                left = a[m - 2] - b[m - 2]
+                right = a[m - 1] - b[m - 1]
+            if left > right:
+                break
+            if mode == 0:
+                a[m - 2] += a[m - 1]
+                b[m - 2] += b[m - 1]
+            else:
+                hi = max(a[m - 2], a[m - 1])
+                a[m - 2] = hi + math.log(math.exp(a[m - 2] - hi) + math.exp(a[m - 1] - hi))
+                hi = max(b[m - 2], b[m - 1])
+                b[m - 2] = hi + math.log(math.exp(b[m - 2] - hi) + math.exp(b[m - 1] - hi))
+            m -= 1
+    for k in range(m):
+        lo = start[k]
+        hi_i = start[k + 1] if k + 1 < m else n
+        if mode == 0:
+            val = a[k] / b[k]
+            weight = 1.0 / (hi_i - lo)
+        else:
+            val = a[k] - b[k]
+        for i in range(lo, hi_i):
+            v[i] = val
+            blk[i] = lo
+            if mode == 0:
+                wts[i] = weight
+            elif mode == 1:
+                wts[i] = math.exp(s[i] - a[k])
+            else:
+                wts[i] = math.exp(w[i] - b[k])
+
+
+_pav_row_cpu = numba.njit(cache=True, nogil=True)(_pav_row)
+
+
+def _pav_rows(s, w, mode, v, blk, wts):  # pragma: no cover - compiled by numba
+    for r in numba.prange(s.shape[0]):
+        n = s.shape[1]
+        start = np.empty(n, np.int64)
+        a = np.empty(n, np.float64)
+        b = np.empty(n, np.float64)
+        _pav_row_cpu(s[r], w[r], mode, v[r], blk[r], wts[r], start, a, b)
+
+
+_pav_serial = numba.njit(cache=True, nogil=True)(_pav_rows)
+_pav_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_pav_rows)
+
+
+def _cuda_kernel():
+    """Compile the CUDA kernel on first use; None when Numba's CUDA target is unusable."""
+    global _CUDA_KERNEL
+    if _CUDA_KERNEL is None:
+        from numba import cuda
+
+        row = cuda.jit(device=True)(_pav_row)
+
+        @cuda.jit
+        def kernel(s, w, mode, v, blk, wts, start, a, b):  # pragma: no cover - GPU only
+            r = cuda.grid(1)
+            if r < s.shape[0]:
+                row(s[r], w[r], mode, v[r], blk[r], wts[r], start[r], a[r], b[r])
+
+        _CUDA_KERNEL = kernel
+    return _CUDA_KERNEL
+
+
+_CUDA_KERNEL = None
+
+
+def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]:
+    """Solve one decreasing isotonic regression per row of ``s`` and ``w`` (both (B, n)).
+
+    Returns ``(v, blk, wts)``: the solution (dtype of ``s``), the start index of each entry's
+    block (int64) and each entry's derivative weight (dtype of ``s``), all on ``s.device``.
+    """
+    s = s.contiguous()
+    w = w.contiguous()
+    v = torch.empty_like(s)
+    blk = torch.empty(s.shape, dtype=torch.int64, device=s.device)
+    wts = torch.empty_like(s)
+    if s.numel() == 0:
+        return v, blk, wts
+    if s.is_cuda:
+        _pav_cuda(s, w, mode, v, blk, wts)
+        return v, blk, wts
+    if s.device.type != "cpu":
+        raise TypeError(f"values on device {s.device.type!r} are not supported; use CPU or CUDA")
+    kernel = _pav_parallel if s.numel() >= _PARALLEL_MIN_SIZE and s.shape[0] > 1 else _pav_serial
+    kernel(s.numpy(), w.numpy(), mode, v.numpy(), blk.numpy(), wts.numpy())
+    return v, blk, wts
+
+
+def _pav_cuda(s, w, mode, v, blk, wts) -> None:  # pragma: no cover - GPU only
+    from numba import cuda
+
+    kernel = _cuda_kernel()
+    stream = cuda.external_stream(torch.cuda.current_stream(s.device).cuda_stream)
+    start = torch.empty(s.shape, dtype=torch.int64, device=s.device)
+    a = torch.empty(s.shape, dtype=torch.float64, device=s.device)
+    b = torch.empty_like(a)
+    arrays = [cuda.as_cuda_array(t) for t in (s, w)]
+    outs = [cuda.as_cuda_array(t) for t in (v, blk, wts, start, a, b)]
+    threads = 128
+    blocks = (s.shape[0] + threads - 1) // threads
+    kernel[blocks, threads, stream](arrays[0], arrays[1], mode, *outs)

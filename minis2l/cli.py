@@ -1,0 +1,93 @@
+"""The ``python -m minis2l`` command line.
+
+Each subcommand lives in the module that implements it; this file only wires them together.
+A subcommand whose implementation has not landed yet says so and exits with status 2 rather
+than printing anything that could be mistaken for a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from minis2l import __version__
+from minis2l.config import set_fast_mode
+
+EXIT_NOT_AVAILABLE = 2
+
+# name -> (one-line help, description)
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "data": (
+        "render the NSynth-style note dataset from a SoundFont",
+        "Render musical notes from a General MIDI SoundFont, compute log-mel features and "
+        "write instrument-disjoint train/valid/test splits.",
+    ),
+    "pretrain": (
+        "pretrain an encoder by un-shuffling spectrogram patches",
+        "Pretrain an encoder on the permutation pretext task, with the soft-rank head "
+        "(all permutations) or the jigsaw head (a fixed set).",
+    ),
+    "probe": (
+        "fit linear probes (family, pitch) on a frozen encoder",
+        "Freeze an encoder checkpoint and fit linear probes for instrument family and pitch.",
+    ),
+    "demo": (
+        "run the whole study: data, pretraining, probes, results table",
+        "The main job: build the data, pretrain every method, probe, and write the results "
+        "table and plots.",
+    ),
+    "assignments": (
+        "build nbgrader student releases from the notebooks",
+        "Build an nbgrader course directory from the notebooks and generate student releases.",
+    ),
+}
+
+# Implemented subcommands: name -> module exposing ``add_arguments(parser)`` and
+# ``run(args) -> int``. Imported lazily, so ``--help`` of one does not load the others.
+_IMPLEMENTED: dict[str, str] = {}
+
+
+def _module(name: str) -> ModuleType | None:
+    return importlib.import_module(_IMPLEMENTED[name]) if name in _IMPLEMENTED else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m minis2l",
+        description="minis2l: self-supervised audio representations from permutations with "
+        "differentiable ranking.",
+        epilog="Fast mode (--fast or MINIS2L_FAST=1) shrinks data and epochs for a quick run.",
+    )
+    parser.add_argument("--version", action="version", version=f"minis2l {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (short, description) in _SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=short, description=description)
+        p.add_argument("--fast", action="store_true", help="small data and few epochs")
+        module = _module(name)
+        if module is not None:
+            module.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return its status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_NOT_AVAILABLE
+    if args.fast:
+        set_fast_mode(True)
+    module = _module(args.command)
+    if module is None:
+        print(
+            f"minis2l {args.command}: not available yet in minis2l {__version__} "
+            "(its implementation has not landed); nothing was run.",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_AVAILABLE
+    return module.run(args)
