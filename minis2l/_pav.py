@@ -101,24 +101,10 @@ _pav_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_pav_rows)
 
 
 def _cuda_kernel():
-    """Compile the CUDA kernel on first use; None when Numba's CUDA target is unusable."""
-    global _CUDA_KERNEL
-    if _CUDA_KERNEL is None:
-        from numba import cuda
+    """The CUDA kernel, compiled on first use (imports Numba's CUDA target only then)."""
+    from minis2l._pav_cuda import pav_kernel
 
-        row = cuda.jit(device=True)(_pav_row)
-
-        @cuda.jit
-        def kernel(s, w, mode, v, blk, wts, start, a, b):  # pragma: no cover - GPU only
-            r = cuda.grid(1)
-            if r < s.shape[0]:
-                row(s[r], w[r], mode, v[r], blk[r], wts[r], start[r], a[r], b[r])
-
-        _CUDA_KERNEL = kernel
-    return _CUDA_KERNEL
-
-
-_CUDA_KERNEL = None
+    return pav_kernel
 
 
 def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]:

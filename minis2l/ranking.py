@@ -244,8 +244,11 @@ def soft_spearman(
     r_true = hard_rank(target.detach()).to(r_pred.dtype)
     r_pred = r_pred - r_pred.mean(-1, keepdim=True)
     r_true = r_true - r_true.mean(-1, keepdim=True)
-    denom = r_pred.norm(dim=-1) * r_true.norm(dim=-1)
-    return (r_pred * r_true).sum(-1) / denom.clamp_min(torch.finfo(r_pred.dtype).tiny)
+    # eps inside the root keeps the gradient finite when every prediction in a row is equal.
+    denom = torch.sqrt(
+        r_pred.square().sum(-1) * r_true.square().sum(-1) + torch.finfo(r_pred.dtype).eps
+    )
+    return (r_pred * r_true).sum(-1) / denom
 
 
 def spearman_loss(
