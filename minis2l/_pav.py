@@ -87,16 +87,36 @@ def _pav_row(s, w, mode, v, blk, wts, start, a, b):  # pragma: no cover - compil
 _pav_row_cpu = numba.njit(cache=True, nogil=True)(_pav_row)
 
 
-def _pav_rows(s, w, mode, v, blk, wts):  # pragma: no cover - compiled by numba
-    for r in numba.prange(s.shape[0]):
-        n = s.shape[1]
-        start = np.empty(n, np.int64)
-        a = np.empty(n, np.float64)
-        b = np.empty(n, np.float64)
-        _pav_row_cpu(s[r], w[r], mode, v[r], blk[r], wts[r], start, a, b)
+def _pav_chunk(s, w, mode, v, blk, wts, lo, hi):  # pragma: no cover - compiled by numba
+    """Rows lo..hi-1, sharing one set of work arrays. Returns how many entries of s or w are
+    not finite (from the first such row on, rows are left unsolved)."""
+    n = s.shape[1]
+    start = np.empty(n, np.int64)
+    a = np.empty(n, np.float64)
+    b = np.empty(n, np.float64)
+    bad = 0
+    for r in range(lo, hi):
+        for i in range(n):
+            if not (math.isfinite(s[r, i]) and math.isfinite(w[r, i])):
+                bad += 1
+        if bad == 0:
+            _pav_row_cpu(s[r], w[r], mode, v[r], blk[r], wts[r], start, a, b)
+    return bad
 
 
-_pav_serial = numba.njit(cache=True, nogil=True)(_pav_rows)
+_pav_chunk_cpu = numba.njit(cache=True, nogil=True)(_pav_chunk)
+
+
+def _pav_rows(s, w, mode, v, blk, wts, chunks):  # pragma: no cover - compiled by numba
+    rows = s.shape[0]
+    step = (rows + chunks - 1) // chunks
+    bad = np.zeros(chunks, np.int64)
+    for c in numba.prange(chunks):
+        bad[c] = _pav_chunk_cpu(s, w, mode, v, blk, wts, c * step, min(rows, (c + 1) * step))
+    return bad.sum()
+
+
+_pav_serial = numba.njit(cache=True, nogil=True)(_pav_chunk)
 _pav_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_pav_rows)
 
 
@@ -108,16 +128,16 @@ def _cuda_kernel():
 
 
 def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]:
-    """Solve one decreasing isotonic regression per row of ``s`` and ``w`` (both (B, n)).
+    """Solve one decreasing isotonic regression per row of ``s`` and ``w`` (both (B, n);
+    ``w`` may be a broadcast view, e.g. one row expanded).
 
+    On the CPU, non-finite entries raise ValueError (checked in the same pass).
     Returns ``(v, blk, wts)``: the solution (dtype of ``s``), the start index of each entry's
     block (int64) and each entry's derivative weight (dtype of ``s``), all on ``s.device``.
     """
-    s = s.contiguous()
-    w = w.contiguous()
-    v = torch.empty_like(s)
+    v = torch.empty(s.shape, dtype=s.dtype, device=s.device)
     blk = torch.empty(s.shape, dtype=torch.int64, device=s.device)
-    wts = torch.empty_like(s)
+    wts = torch.empty(s.shape, dtype=s.dtype, device=s.device)
     if s.numel() == 0:
         return v, blk, wts
     if s.is_cuda:
@@ -125,8 +145,13 @@ def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]
         return v, blk, wts
     if s.device.type != "cpu":
         raise TypeError(f"values on device {s.device.type!r} are not supported; use CPU or CUDA")
-    kernel = _pav_parallel if s.numel() >= _PARALLEL_MIN_SIZE and s.shape[0] > 1 else _pav_serial
-    kernel(s.numpy(), w.numpy(), mode, v.numpy(), blk.numpy(), wts.numpy())
+    arrays = (s.numpy(), w.numpy(), mode, v.numpy(), blk.numpy(), wts.numpy())
+    if s.numel() >= _PARALLEL_MIN_SIZE and s.shape[0] > 1:
+        bad = _pav_parallel(*arrays, min(s.shape[0], 4 * numba.get_num_threads()))
+    else:
+        bad = _pav_serial(*arrays, 0, s.shape[0])
+    if bad:
+        raise ValueError("values contains NaN or infinite entries")
     return v, blk, wts
 
 
@@ -143,3 +168,57 @@ def _pav_cuda(s, w, mode, v, blk, wts) -> None:  # pragma: no cover - GPU only
     threads = 128
     blocks = (s.shape[0] + threads - 1) // threads
     kernel[blocks, threads, stream](arrays[0], arrays[1], mode, *outs)
+
+
+def _block_vjp(g, perm, blk, wts, out, mode, scale, grad):  # pragma: no cover - numba
+    """CPU backward of soft rank (``mode`` 0 or 1) and soft sort (``mode`` 2), fused.
+
+    Per row, with ``S_B = sum of t over the block B``: soft rank sets
+    ``grad[perm[i]] = (t[i] - wts[i] * S_B) * scale`` with ``t[i] = g[perm[i]]`` (times
+    ``out[perm[i]]`` for kl, the derivative of exp); soft sort sets
+    ``grad[perm[i]] = wts[i] * S_B`` with ``t = g`` (its output is already in sorted order).
+    """
+    rows, n = g.shape
+    t = np.empty(n, g.dtype)
+    for r in range(rows):
+        for i in range(n):
+            if mode == 2:
+                t[i] = g[r, i]
+            elif mode == 1:
+                t[i] = g[r, perm[r, i]] * out[r, perm[r, i]]
+            else:
+                t[i] = g[r, perm[r, i]]
+        i = 0
+        while i < n:
+            lo = i
+            total = 0.0
+            while i < n and blk[r, i] == lo:
+                total += t[i]
+                i += 1
+            for k in range(lo, i):
+                if mode == 2:
+                    grad[r, perm[r, k]] = wts[r, k] * total
+                else:
+                    grad[r, perm[r, k]] = (t[k] - wts[r, k] * total) * scale
+
+
+_block_vjp_cpu = numba.njit(cache=True, nogil=True)(_block_vjp)
+
+
+def block_vjp(
+    g: torch.Tensor,
+    perm: torch.Tensor,
+    blk: torch.Tensor,
+    wts: torch.Tensor,
+    out: torch.Tensor | None,
+    mode: int,
+    scale: float,
+) -> torch.Tensor:
+    """The O(n) vector-Jacobian product of soft rank/sort on CPU tensors (see _block_vjp)."""
+    g = g.contiguous()
+    grad = torch.empty_like(g)
+    out_arr = (out if out is not None else g).numpy()
+    _block_vjp_cpu(
+        g.numpy(), perm.numpy(), blk.numpy(), wts.numpy(), out_arr, mode, scale, grad.numpy()
+    )
+    return grad

@@ -47,7 +47,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 # Implemented subcommands: name -> module exposing ``add_arguments(parser)`` and
 # ``run(args) -> int``. Imported lazily, so ``--help`` of one does not load the others.
-_IMPLEMENTED: dict[str, str] = {}
+_IMPLEMENTED: dict[str, str] = {"data": "minis2l.data"}
 
 
 def _module(name: str) -> ModuleType | None:
