@@ -19,6 +19,7 @@ With these the backward pass is two O(n) segment sums (see :mod:`minis2l.ranking
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -141,8 +142,12 @@ def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]
     if s.numel() == 0:
         return v, blk, wts
     if s.is_cuda:
-        _pav_cuda(s, w, mode, v, blk, wts)
-        return v, blk, wts
+        try:
+            _pav_cuda(s, w, mode, v, blk, wts)
+            return v, blk, wts
+        except Exception as err:  # Numba's CUDA target missing, or no libNVVM/driver match
+            _warn_cuda_fallback(err)
+            return tuple(t.to(s.device) for t in pav(s.cpu(), w.cpu(), mode))
     if s.device.type != "cpu":
         raise TypeError(f"values on device {s.device.type!r} are not supported; use CPU or CUDA")
     arrays = (s.numpy(), w.numpy(), mode, v.numpy(), blk.numpy(), wts.numpy())
@@ -153,6 +158,23 @@ def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]
     if bad:
         raise ValueError("values contains NaN or infinite entries")
     return v, blk, wts
+
+
+_CUDA_WARNED = False
+
+
+def _warn_cuda_fallback(err: Exception) -> None:
+    global _CUDA_WARNED
+    if not _CUDA_WARNED:
+        warnings.warn(
+            f"minis2l: Numba's CUDA kernel is unavailable ({type(err).__name__}: {err}); "
+            "solving the isotonic step on the CPU instead (a copy to the host and back). "
+            "Install Numba's CUDA support (pip install numba-cuda, with the CUDA toolkit's "
+            "libNVVM) to keep it on the GPU.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        _CUDA_WARNED = True
 
 
 def _pav_cuda(s, w, mode, v, blk, wts) -> None:  # pragma: no cover - GPU only
