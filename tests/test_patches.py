@@ -1,0 +1,128 @@
+"""Patches and permutations: round trips, conventions, the fixed set, and errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minis2l
+from minis2l import patches as P
+
+
+@st.composite
+def spectrograms(draw):
+    kind = draw(st.sampled_from(P.KINDS))
+    k = draw(st.sampled_from([4, 6, 8, 9]) if kind == "2d" else st.integers(2, 10))
+    rows, cols = P.grid_shape(k, kind)
+    f = draw(st.integers(rows, 3 * rows + 2))
+    t = draw(st.integers(cols, 3 * cols + 2))
+    batch = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**16))
+    x = torch.randn(batch, f, t, generator=torch.Generator().manual_seed(seed))
+    return x, k, kind, seed
+
+
+@settings(max_examples=80, deadline=None)
+@given(spectrograms())
+def test_split_then_merge_is_identity_on_the_cropped_input(case):
+    x, k, kind, _ = case
+    parts = P.split_patches(x, k, kind)
+    assert parts.shape[-3] == k
+    assert torch.equal(P.merge_patches(parts, kind), P.crop_to_patches(x, k, kind))
+
+
+@settings(max_examples=80, deadline=None)
+@given(spectrograms())
+def test_shuffle_then_inverse_is_identity_and_ranks_match(case):
+    x, k, kind, seed = case
+    parts = P.split_patches(x, k, kind)
+    perm = P.random_permutations(x.shape[0], k, generator=torch.Generator().manual_seed(seed))
+    shuffled = P.permute_patches(parts, perm)
+    assert torch.equal(P.permute_patches(shuffled, P.invert_permutation(perm)), parts)
+    # slot j holds original patch perm[j], whose target rank is perm[j] + 1
+    for b in range(x.shape[0]):
+        for j in range(k):
+            assert torch.equal(shuffled[b, j], parts[b, perm[b, j]])
+    ranks = P.target_ranks(perm)
+    assert torch.equal(ranks, perm.float() + 1)
+    # the hard rank of the "true position" scores recovers exactly these targets
+    assert torch.equal(minis2l.hard_rank(perm.float()), ranks)
+
+
+def test_patch_geometry():
+    x = torch.arange(4 * 6, dtype=torch.float32).reshape(1, 4, 6)
+    time = P.split_patches(x, 3, "time")
+    assert time.shape == (1, 3, 4, 2) and torch.equal(time[0, 1], x[0, :, 2:4])
+    freq = P.split_patches(x, 2, "freq")
+    assert freq.shape == (1, 2, 2, 6) and torch.equal(freq[0, 1], x[0, 2:, :])
+    grid = P.split_patches(x, 4, "2d")  # 2 x 2 tiles of 2 x 3, reading order
+    assert grid.shape == (1, 4, 2, 3)
+    assert torch.equal(grid[0, 1], x[0, :2, 3:]) and torch.equal(grid[0, 2], x[0, 2:, :3])
+    assert P.grid_shape(6, "2d") == (2, 3) and P.grid_shape(9, "2d") == (3, 3)
+    # not divisible: the trailing frames are cropped
+    assert P.split_patches(torch.zeros(4, 7), 3, "time").shape == (3, 4, 2)
+    assert P.shuffle(x, torch.tensor([2, 0, 1]), 3, "time").shape == (1, 4, 6)
+
+
+def test_impossible_requests_are_named():
+    x = torch.zeros(8, 5)
+    with pytest.raises(ValueError, match="at least 2"):
+        P.split_patches(x, 1, "time")
+    with pytest.raises(ValueError, match="cannot cut"):
+        P.split_patches(x, 6, "time")
+    with pytest.raises(ValueError, match="cannot cut"):
+        P.split_patches(x, 9, "freq")
+    with pytest.raises(ValueError, match="prime"):
+        P.split_patches(x, 7, "2d")
+    with pytest.raises(ValueError, match="patch kind"):
+        P.split_patches(x, 2, "diagonal")
+    with pytest.raises(ValueError, match="freq, time"):
+        P.split_patches(torch.zeros(5), 2, "time")
+    with pytest.raises(TypeError, match="integer"):
+        P.permute_patches(P.split_patches(x, 2, "time"), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="3 entries"):
+        P.permute_patches(P.split_patches(x, 2, "time"), torch.tensor([0, 1, 2]))
+
+
+def test_random_permutations_are_uniform_and_deterministic():
+    gen = torch.Generator().manual_seed(0)
+    perms = P.random_permutations(24_000, 4, generator=gen)
+    assert torch.equal(perms.sort(-1).values, torch.arange(4).expand_as(perms))
+    _, counts = torch.unique(perms, dim=0, return_counts=True)
+    assert len(counts) == 24  # every one of the 4! permutations appears
+    # chi-square against uniform, 23 degrees of freedom: 99.9 % quantile is about 49.7
+    chi2 = ((counts.float() - 1000) ** 2 / 1000).sum()
+    assert chi2 < 49.7
+    again = P.random_permutations(24_000, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(perms, again)
+    big = P.random_permutations(3, 20, generator=gen)  # K! ~ 2.4e18, never enumerated
+    assert torch.equal(big.sort(-1).values, torch.arange(20).expand(3, 20))
+
+
+@pytest.mark.parametrize("k, size", [(3, 6), (4, 10), (5, 100), (9, 100), (12, 50)])
+def test_fixed_set_is_spread_out(k, size):
+    chosen = P.fixed_permutation_set(size, k, seed=1)
+    assert chosen.shape == (size, k)
+    assert len(torch.unique(chosen, dim=0)) == size
+    assert torch.equal(chosen.sort(-1).values, torch.arange(k).expand(size, k))
+    assert torch.equal(chosen, P.fixed_permutation_set(size, k, seed=1))
+    dist = P.hamming(chosen, chosen).fill_diagonal_(k + 1)
+    # far better than random: a random set of the same size has a much smaller minimum
+    random_set = P.random_permutations(size, k, generator=torch.Generator().manual_seed(2))
+    rdist = P.hamming(random_set, random_set).fill_diagonal_(k + 1)
+    assert dist.min() >= rdist.min()
+    if size < math.factorial(k):
+        assert dist.min() >= 2
+    if (k, size) == (9, 100):
+        assert dist.min() >= 6  # the jigsaw literature's 100 permutations of 9 tiles reach 6+
+
+
+def test_fixed_set_errors():
+    with pytest.raises(ValueError, match="1..6"):
+        P.fixed_permutation_set(7, 3)
+    with pytest.raises(ValueError, match="at least 2"):
+        P.fixed_permutation_set(1, 1)
