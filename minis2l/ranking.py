@@ -180,7 +180,7 @@ def soft_rank(
 
     Returns:
         A tensor of the shape and dtype of ``values``; along ``dim`` its entries sum to
-        ``n (n + 1) / 2`` (for ``"l2"``), as hard ranks do.
+        ``n (n + 1) / 2``, as hard ranks do (for both regularizations).
 
     Raises:
         TypeError: ``values`` is not a floating tensor, or the strength is not a number.
