@@ -40,7 +40,9 @@ the same parameters reuse the cache, other parameters or a damaged cache rebuild
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -402,15 +404,20 @@ def log_mel(
     x = np.asarray(audio)
     if x.dtype == np.int16:
         x = x.astype(np.float32) / 32767
-    mel = librosa.feature.melspectrogram(
-        y=x.astype(np.float32),
-        sr=sample_rate,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        n_mels=n_mels,
-        power=2.0,
-    )
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    # librosa.feature.melspectrogram(power=2) computed in two steps: the STFT, then one
+    # matrix product with the (cached) mel filter bank, which is much faster on a batch.
+    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop_length, center=True, pad_mode="constant")
+    power = spec.real**2 + spec.imag**2  # (..., 1 + n_fft // 2, frames)
+    mel = np.matmul(_mel_basis(sample_rate, n_fft, n_mels), power)
     return np.log(np.maximum(mel, floor)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
 def _render_task(task: tuple) -> tuple[int, list[tuple[int, int]], np.ndarray, np.ndarray, list]:
@@ -754,30 +761,50 @@ def _version() -> str:
     return __version__
 
 
+def _one_blas_thread() -> Any:
+    """Limit BLAS/OpenMP pools to one thread (a context manager; a no-op without threadpoolctl).
+
+    The work is already spread over processes; threaded BLAS on top of that only spins and
+    competes for the same cores (several times slower on a busy 2-core machine).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+_WORKER_LIMITS: list[Any] = []
+
+
+def _worker_init() -> None:
+    _WORKER_LIMITS.append(_one_blas_thread())
+
+
 def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> list[tuple[tuple, tuple]]:
     from tqdm.auto import tqdm
 
     total = sum(len(t[3]) * len(t[4]) for t in tasks)
     bar = tqdm(total=total, unit="note", desc="rendering", disable=not progress)
     results = []
-    log_mel(np.zeros(2048, np.float32))  # librosa's lazy imports, once, before any fork
     try:
-        if workers <= 1:
-            for task in tasks:
-                res = _render_task(task)
-                results.append((task, res))
-                bar.update(res[0])
-        else:
-            import multiprocessing as mp
-
-            methods = mp.get_all_start_methods()
-            ctx = mp.get_context("fork" if "fork" in methods else None)
-            with ctx.Pool(workers) as pool:
-                for task, res in zip(
-                    tasks, pool.imap(_render_task, tasks, chunksize=1), strict=True
-                ):
+        with _one_blas_thread():
+            log_mel(np.zeros(2048, np.float32))  # librosa's lazy imports, once, before a fork
+            if workers <= 1:
+                for task in tasks:
+                    res = _render_task(task)
                     results.append((task, res))
                     bar.update(res[0])
+            else:
+                import multiprocessing as mp
+
+                methods = mp.get_all_start_methods()
+                ctx = mp.get_context("fork" if "fork" in methods else None)
+                with ctx.Pool(workers, initializer=_worker_init) as pool:
+                    jobs = pool.imap(_render_task, tasks, chunksize=1)
+                    for task, res in zip(tasks, jobs, strict=True):
+                        results.append((task, res))
+                        bar.update(res[0])
     finally:
         bar.close()
     return results
