@@ -1,6 +1,6 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo test lab benchmark lock clean
+.PHONY: help venv demo test assignments lab benchmark lock clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo        set up .venv if needed, then run the study: python -m minis2l demo"
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
+	@echo "make assignments  build the nbgrader course and student releases in assignments/"
 	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
 	@echo "make benchmark   time minis2l against torchsort and torch.sort"
 	@echo "make lock        record the exact versions installed in .venv (requirements-lock.txt)"
@@ -22,6 +23,9 @@ demo: venv
 
 test: venv
 	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+assignments: venv
+	$(PY) -m minis2l assignments $(ASSIGNMENTS_ARGS)
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,0 +1,301 @@
+"""Classroom assignments: the notebooks' nbgrader exercises, the releases, and autograding.
+
+The release checks cover every notebook in notebooks/. Autograding executes a notebook (10-20 s
+each in fast mode, three times per notebook), so it runs on the first and the last notebook
+only; set ``MINIS2L_AUTOGRADE_ALL=1`` to autograde every notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minis2l.assignments import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
+    AssignmentError,
+    autograde,
+    build_course,
+    find_exercises,
+    submit,
+)
+from minis2l.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+if os.environ.get("MINIS2L_AUTOGRADE_ALL", "").strip().lower() in {"1", "true", "yes", "on"}:
+    AUTOGRADED = NOTEBOOKS
+else:
+    AUTOGRADED = sorted({NOTEBOOKS[0], NOTEBOOKS[-1]}) if NOTEBOOKS else []
+MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _split(source: str, begin: str, end: str) -> tuple[set[str], set[str]]:
+    """Stripped code lines outside and inside the begin/end region."""
+    outside, inside, state = set(), set(), "out"
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            state = "in"
+        elif stripped == end:
+            state = "out"
+        elif stripped and not stripped.startswith("#"):
+            (inside if state == "in" else outside).add(stripped)
+    return outside, inside
+
+
+def _cell_by_id(nb: dict[str, Any], grade_id: str) -> dict[str, Any]:
+    matches = [
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    assert len(matches) == 1, f"{grade_id}: {len(matches)} cells"
+    return matches[0]
+
+
+def _python(source: str) -> ast.Module | None:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_course(tmp_path_factory.mktemp("course"), ROOT / "notebooks")
+
+
+# --- the exercises in the source notebooks --------------------------------------------------
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_notebook_has_two_exercises_in_nbgrader_format(path: Path):
+    exercises = find_exercises(path)
+    assert len(exercises) >= 2
+    nb = _load(path)
+    for ex in exercises:
+        solution = nb["cells"][ex.solution_index]["metadata"]["nbgrader"]
+        tests = nb["cells"][ex.tests_index]["metadata"]["nbgrader"]
+        assert solution["grade_id"] == f"{ex.name}_solution"
+        assert tests["grade_id"] == f"{ex.name}_tests"
+        assert solution["solution"] and not solution["grade"] and not solution["locked"]
+        assert tests["grade"] and tests["locked"] and not tests["solution"]
+        assert tests["points"] > 0 and ex.points == tests["points"]
+        assert solution["schema_version"] == tests["schema_version"] == 3
+        assert ex.solution_index < ex.tests_index
+        assert ex.name.startswith(path.stem.split("_")[0]), "grade_ids start with the notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_only_its_own_tests_use_an_exercise_solution(path: Path):
+    """A release must run on past an unsolved exercise: later cells may not call its answer."""
+    nb = _load(path)
+    exercises = find_exercises(path)
+    for ex in exercises:
+        tree = _python(_source(nb["cells"][ex.solution_index]))
+        assert tree is not None
+        defined = set()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        for index in range(ex.solution_index + 1, len(nb["cells"])):
+            cell = nb["cells"][index]
+            if index == ex.tests_index or cell["cell_type"] != "code":
+                continue
+            tree = _python(_source(cell))
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} if tree else set()
+            assert not used & defined, f"cell {index} uses {sorted(used & defined)} ({ex.name})"
+
+
+def test_find_exercises_rejects_broken_exercises():
+    import nbformat
+
+    def nb(*cells: nbformat.NotebookNode) -> dict[str, Any]:
+        return json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=list(cells))))
+
+    def solution(gid: str = "x_ex1_solution") -> nbformat.NotebookNode:
+        meta = {"grade": False, "grade_id": gid, "locked": False, "schema_version": 3}
+        meta |= {"solution": True, "task": False}
+        src = f"def f():\n    {BEGIN_SOLUTION}\n    return 1\n    {END_SOLUTION}"
+        return nbformat.v4.new_code_cell(src, metadata={"nbgrader": meta})
+
+    def tests(
+        points: float = 1, hidden: bool = True, visible: bool = True
+    ) -> nbformat.NotebookNode:
+        meta = {"grade": True, "grade_id": "x_ex1_tests", "locked": True, "points": points}
+        meta |= {"schema_version": 3, "solution": False, "task": False}
+        src = "assert f() == 1\n" if visible else "# nothing visible\n"
+        src += f"{BEGIN_HIDDEN}\nassert f()\n{END_HIDDEN}" if hidden else ""
+        return nbformat.v4.new_code_cell(src, metadata={"nbgrader": meta})
+
+    assert [ex.name for ex in find_exercises(nb(solution(), tests()))] == ["x_ex1"]
+    bare = nbformat.v4.new_code_cell(f"{BEGIN_SOLUTION}\nx = 1\n{END_SOLUTION}")
+    cases = {
+        "no nbgrader cells": nb(nbformat.v4.new_code_cell("x = 1")),
+        "without nbgrader metadata": nb(bare, solution(), tests()),
+        "no test cell": nb(solution()),
+        "no solution cell": nb(tests()),
+        "points > 0": nb(solution(), tests(points=0)),
+        "needs both '### BEGIN HIDDEN": nb(solution(), tests(hidden=False)),
+        "visible and hidden": nb(solution(), tests(visible=False)),
+        "precedes": nb(tests(), solution()),
+        "must end in": nb(solution("x_ex1"), tests()),
+    }
+    for message, notebook in cases.items():
+        with pytest.raises(AssignmentError, match=message):
+            find_exercises(notebook, name="t.ipynb")
+
+
+# --- the course directory and the releases ---------------------------------------------------
+
+
+def test_course_layout(course: Path):
+    assert (course / "nbgrader_config.py").is_file()
+    assert (course / "gradebook.db").is_file()
+    for path in NOTEBOOKS:
+        assert (course / "source" / path.stem / path.name).read_bytes() == path.read_bytes()
+        assert (course / "release" / path.stem / path.name).is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_release_has_no_solutions_and_no_hidden_tests(course: Path, path: Path):
+    release_path = course / "release" / path.stem / path.name
+    text = release_path.read_text(encoding="utf-8")
+    for marker in MARKERS:
+        assert marker not in text
+    source, release = _load(path), _load(release_path)
+    for ex in find_exercises(path):
+        src_cell = _source(source["cells"][ex.solution_index])
+        rel_cell = _source(_cell_by_id(release, ex.solution_id))
+        outside, answer = _split(src_cell, BEGIN_SOLUTION, END_SOLUTION)
+        released = {line.strip() for line in rel_cell.splitlines()}
+        assert "raise NotImplementedError()" in released
+        assert not (answer - outside) & released, f"{ex.solution_id}: solution code released"
+        assert outside <= released, f"{ex.solution_id}: the stub lost the exercise's signature"
+
+        src_tests = _source(source["cells"][ex.tests_index])
+        rel_tests = _source(_cell_by_id(release, ex.tests_id))
+        visible, hidden = _split(src_tests, BEGIN_HIDDEN, END_HIDDEN)
+        released = {line.strip() for line in rel_tests.splitlines()}
+        assert visible <= released, f"{ex.tests_id}: visible tests missing from the release"
+        assert not (hidden - visible) & released, f"{ex.tests_id}: hidden tests released"
+    assert all(not c.get("outputs") for c in release["cells"] if c["cell_type"] == "code")
+
+
+# --- autograding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", AUTOGRADED, ids=_ids(AUTOGRADED))
+def test_reference_solutions_get_full_marks(course: Path, path: Path):
+    exercises = find_exercises(path)
+    submit(course, "reference", path.stem, course / "source" / path.stem / path.name)
+    scores = autograde(course, "reference", path.stem)
+    assert scores["max_score"] == sum(ex.points for ex in exercises)
+    assert scores["score"] == scores["max_score"]
+    assert scores["grades"] == {ex.tests_id: ex.points for ex in exercises}
+
+
+@pytest.mark.parametrize("path", AUTOGRADED, ids=_ids(AUTOGRADED))
+def test_untouched_release_scores_zero_and_stops_at_the_first_exercise(course: Path, path: Path):
+    exercises = find_exercises(path)
+    submit(course, "blank", path.stem, course / "release" / path.stem / path.name)
+    scores = autograde(course, "blank", path.stem)
+    assert scores["score"] == 0
+    assert scores["max_score"] == sum(ex.points for ex in exercises)
+    assert scores["grades"] == {ex.tests_id: 0 for ex in exercises}
+
+    # Run top to bottom, the first failure is NotImplementedError in the first exercise's
+    # tests, and every failure is an exercise's NotImplementedError, nothing obscure.
+    graded = _load(course / "autograded" / "blank" / path.stem / path.name)
+    failures = [
+        (c["metadata"].get("nbgrader", {}).get("grade_id"), out["ename"])
+        for c in graded["cells"]
+        if c["cell_type"] == "code"
+        for out in c.get("outputs", [])
+        if out["output_type"] == "error"
+    ]
+    assert failures, "the untouched release ran without an error"
+    assert failures[0] == (exercises[0].tests_id, "NotImplementedError")
+    assert set(failures) <= {(ex.tests_id, "NotImplementedError") for ex in exercises}
+
+
+@pytest.mark.parametrize("path", AUTOGRADED, ids=_ids(AUTOGRADED))
+def test_a_partial_solution_gets_partial_credit(course: Path, path: Path, tmp_path: Path):
+    exercises = find_exercises(path)
+    solved = exercises[0]
+    source = _load(path)
+    release = _load(course / "release" / path.stem / path.name)
+    answer = _source(source["cells"][solved.solution_index]).splitlines(keepends=True)
+    cell = _cell_by_id(release, solved.solution_id)
+    cell["source"] = "".join(ln for ln in answer if ln.strip() not in MARKERS)
+    work = tmp_path / path.name
+    work.write_text(json.dumps(copy.deepcopy(release)), encoding="utf-8")
+
+    submit(course, "partial", path.stem, work)
+    scores = autograde(course, "partial", path.stem)
+    assert scores["grades"][solved.tests_id] == solved.points
+    assert all(scores["grades"][ex.tests_id] == 0 for ex in exercises[1:])
+    assert 0 < scores["score"] == solved.points < scores["max_score"]
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_cli_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "minis2l", "assignments", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--out" in result.stdout and "--notebooks" in result.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    import nbformat
+
+    status = main(["assignments", "--out", str(tmp_path / "c"), "--notebooks", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert status != 0 and "notebooks directory not found" in err and err.count("\n") == 1
+
+    (tmp_path / "nb").mkdir()
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(plain, tmp_path / "nb" / "plain.ipynb")
+    status = main(
+        ["assignments", "--out", str(tmp_path / "c"), "--notebooks", str(tmp_path / "nb")]
+    )
+    err = capsys.readouterr().err
+    assert status != 0 and "plain.ipynb" in err and "no nbgrader cells" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "c").exists(), "nothing is written for a broken notebook"
