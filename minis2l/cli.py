@@ -47,7 +47,12 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 # Implemented subcommands: name -> module exposing ``add_arguments(parser)`` and
 # ``run(args) -> int``. Imported lazily, so ``--help`` of one does not load the others.
-_IMPLEMENTED: dict[str, str] = {"data": "minis2l.data"}
+_IMPLEMENTED: dict[str, str] = {
+    "data": "minis2l.data",
+    "pretrain": "minis2l.pretrain",
+    "probe": "minis2l.probe",
+    "assignments": "minis2l.assignments",
+}
 
 
 def _module(name: str) -> ModuleType | None:

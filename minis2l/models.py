@@ -1,0 +1,100 @@
+"""The encoder and the two pretext heads.
+
+* :class:`PatchEncoder` - a small conv net that maps one log-mel patch ``(h, w)`` of any size to
+  an embedding of ``dim`` numbers (three conv blocks, then global average pooling). It has no
+  batch statistics (GroupNorm), so results do not depend on how a batch is split across
+  processes.
+* :class:`PermutationModel` - the encoder applied to each of the K shuffled patches, a
+  transformer layer that lets the patches see each other (no positional encoding: the order of
+  the shuffled patches carries no information), and one of two linear heads:
+
+  - ``"rank"``: one score per patch; trained with ``soft_rank(scores)`` against the true ranks,
+    so every one of the K! permutations is a training target;
+  - ``"jigsaw"``: the K patch vectors concatenated, then P logits: which of a fixed set of P
+    permutations was applied (Noroozi & Favaro, 2016).
+
+  Both share the encoder and the context layer, so they cost the same except for the last
+  linear layer.
+* The **clip embedding** used by downstream probes (:meth:`PermutationModel.embed`): the clip is
+  cut into the same K patches *in their natural order*, each is encoded, and the K embeddings
+  are concatenated (``K * dim`` numbers). Concatenating, rather than averaging, keeps where in
+  time or frequency each patch sits, which pitch needs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from minis2l import patches as P
+
+
+class PatchEncoder(nn.Module):
+    """Conv net: ``(N, h, w)`` patches -> ``(N, dim)`` embeddings."""
+
+    def __init__(self, dim: int = 128, width: int = 16):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = [1, width, 2 * width, 4 * width]
+        for i in range(3):
+            layers += [
+                nn.Conv2d(channels[i], channels[i + 1], 3, padding=1),
+                nn.GroupNorm(8, channels[i + 1]),
+                nn.ReLU(),
+            ]
+            if i < 2:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+        self.conv = nn.Sequential(*layers)
+        self.proj = nn.Linear(channels[-1], dim)
+        self.dim = dim
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        h = self.conv(patches.unsqueeze(1))
+        return self.proj(h.mean(dim=(-2, -1)))
+
+
+class PermutationModel(nn.Module):
+    """Encoder + context layer + a ``"rank"`` or ``"jigsaw"`` head (see the module doc).
+
+    Args:
+        method: ``"rank"`` or ``"jigsaw"``.
+        kind: patch type, ``"time"``, ``"freq"`` or ``"2d"``.
+        num_patches: K.
+        num_perms: P, the size of the fixed permutation set (jigsaw only).
+        dim: patch embedding size.
+    """
+
+    def __init__(
+        self, method: str, kind: str, num_patches: int, num_perms: int = 0, dim: int = 128
+    ):
+        super().__init__()
+        if method not in ("rank", "jigsaw"):
+            raise ValueError(f"method must be 'rank' or 'jigsaw', got {method!r}")
+        P.grid_shape(num_patches, kind)  # validates kind and K
+        if method == "jigsaw" and num_perms < 2:
+            raise ValueError(f"the jigsaw head needs at least 2 permutations, got {num_perms}")
+        self.method, self.kind, self.num_patches = method, kind, num_patches
+        self.encoder = PatchEncoder(dim)
+        self.context = nn.TransformerEncoderLayer(
+            dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True
+        )
+        out = 1 if method == "rank" else num_perms
+        self.head = nn.Linear(dim if method == "rank" else num_patches * dim, out)
+
+    def encode_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """``(B, K, h, w)`` -> ``(B, K, dim)``."""
+        b, k = patches.shape[:2]
+        return self.encoder(patches.reshape(b * k, *patches.shape[2:])).reshape(b, k, -1)
+
+    def forward(self, shuffled: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, K)`` (rank) or logits ``(B, P)`` (jigsaw) for shuffled patches."""
+        h = self.context(self.encode_patches(shuffled))
+        if self.method == "rank":
+            return self.head(h).squeeze(-1)
+        return self.head(h.flatten(1))
+
+    @torch.no_grad()
+    def embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings ``(B, K * dim)`` of unshuffled spectrograms ``(B, F, T)``."""
+        parts = P.split_patches(spectrograms, self.num_patches, self.kind)
+        return self.encode_patches(parts).flatten(1)

@@ -1,0 +1,210 @@
+"""Linear probes on frozen encoders (``python -m minis2l probe``).
+
+The encoder is frozen and turned into clip embeddings (:meth:`PermutationModel.embed`). A linear
+probe is fitted on the train split for each task:
+
+* ``family``: NSynth's instrument family (11 classes);
+* ``pitch``: the MIDI pitch of the note (one class per pitch in the data set).
+
+The probe is a softmax (multinomial logistic) regression on features standardized with the
+train split's statistics, fitted by full-batch L-BFGS. Its L2 penalty is chosen on the valid
+split from :data:`L2_GRID`; the chosen probe is scored once on test (instruments never seen in
+training): accuracy and macro-F1.
+``label_fraction`` < 1 fits on a random, class-stratified subset of the train labels (at least
+one note per class when possible), as in a low-label regime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+
+TASKS = ("family", "pitch")
+L2_GRID = (1e-3, 1e-2, 1e-1)
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Clip embeddings of ``features`` (N, F, T) with a frozen model, as float32 numpy."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for lo in range(0, len(features), batch_size):
+        x = torch.as_tensor(np.asarray(features[lo : lo + batch_size], dtype=np.float32))
+        out.append(model.embed(x.to(device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def subsample(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a class-stratified random ``fraction`` of ``labels`` (>= 1 per class)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = max(1, int(round(fraction * len(idx))))
+        keep.append(rng.choice(idx, size=k, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def fit_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    l2_grid: tuple[float, ...] = L2_GRID,
+) -> dict[str, Any]:
+    """Fit a softmax-regression probe, choose its L2 penalty on valid, score on test.
+
+    Each argument is ``(features, labels)``. Returns ``{"accuracy", "macro_f1", "l2",
+    "valid_accuracy"}``: test metrics, and the valid accuracy of the chosen penalty. When the
+    valid split has no labels, the penalty with the best train accuracy is used.
+    """
+    x_tr, y_tr = train
+    mean, std = x_tr.mean(0), x_tr.std(0) + 1e-6
+    classes = np.unique(np.concatenate([y_tr, valid[1], test[1]]))
+
+    def prep(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((x - mean) / std, dtype=torch.float32)
+
+    def to_idx(y: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.searchsorted(classes, y))
+
+    xt, yt = prep(x_tr), to_idx(y_tr)
+    xv, yv = prep(valid[0]), to_idx(valid[1])
+    best = None
+    for l2 in l2_grid:
+        w = _fit_softmax(xt, yt, len(classes), l2)
+        score = _accuracy(w, xv, yv) if len(yv) else _accuracy(w, xt, yt)
+        if best is None or score > best[0]:
+            best = (score, l2, w)
+    score, l2, w = best
+    pred = classes[_predict(w, prep(test[0])).numpy()]
+    return {
+        "accuracy": float(accuracy_score(test[1], pred)),
+        "macro_f1": float(f1_score(test[1], pred, average="macro")),
+        "l2": l2,
+        "valid_accuracy": float(score),
+    }
+
+
+def _predict(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return (x @ w[:-1] + w[-1]).argmax(-1)
+
+
+def _accuracy(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((_predict(w, x) == y).double().mean())
+
+
+def _fit_softmax(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> torch.Tensor:
+    """Multinomial logistic regression (weights and bias stacked), full-batch L-BFGS.
+
+    Minimizes mean cross-entropy + ``l2 / 2 * ||W||^2`` (the bias is not penalized); the
+    problem is convex, so the result does not depend on the start.
+    """
+    w = torch.zeros(x.shape[1] + 1, classes, dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [w], lr=1, max_iter=100, tolerance_grad=1e-5, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w[:-1] + w[-1], y) + 0.5 * l2 * w[:-1].square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
+def probe_embeddings(
+    emb: dict[str, np.ndarray],
+    labels: dict[str, dict[str, np.ndarray]],
+    *,
+    label_fraction: float = 1.0,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Probe every task. ``emb[split]`` are embeddings, ``labels[split][task]`` the labels."""
+    results = {}
+    for task in TASKS:
+        keep = subsample(labels["train"][task], label_fraction, seed)
+        results[task] = fit_probe(
+            (emb["train"][keep], labels["train"][task][keep]),
+            (emb["valid"], labels["valid"][task]),
+            (emb["test"], labels["test"][task]),
+        )
+    return results
+
+
+def split_labels(notes: Any) -> dict[str, dict[str, np.ndarray]]:
+    """``{split: {"family": ..., "pitch": ...}}`` from a :class:`minis2l.data.NoteSet`."""
+    out = {}
+    for split in ("train", "valid", "test"):
+        part = notes.split(split)
+        out[split] = {"family": part.family, "pitch": part.pitch}
+    return out
+
+
+def probe_checkpoint(
+    checkpoint: str | Path, data: str | Path | None = None, *, label_fraction: float = 1.0
+) -> dict[str, Any]:
+    """Load an encoder checkpoint and probe it on the data set it was trained with."""
+    from minis2l.data import load_dataset
+    from minis2l.pretrain import load_pretrained
+
+    model, cfg, _ = load_pretrained(checkpoint)
+    notes = load_dataset(data) if data else load_dataset(None, fast=cfg.fast)
+    emb = {s: embed(model, notes.split(s).features) for s in ("train", "valid", "test")}
+    return probe_embeddings(emb, split_labels(notes), label_fraction=label_fraction)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m minis2l probe``."""
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="PATH",
+        help="a checkpoint.pt written by `minis2l pretrain`",
+    )
+    parser.add_argument("--data", metavar="DIR", help="data set (default: the run's own)")
+    parser.add_argument(
+        "--label-fraction",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="fraction of train labels for the probes (default 1)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="also write DIR/probe.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``python -m minis2l probe``; errors become one line on stderr and exit 2."""
+    try:
+        results = probe_checkpoint(args.checkpoint, args.data, label_fraction=args.label_fraction)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"minis2l probe: error: {err}", file=sys.stderr)
+        return 2
+    for task, r in results.items():
+        print(
+            f"{task:7s} test accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  "
+            f"(l2={r['l2']}, valid accuracy {r['valid_accuracy']:.3f})"
+        )
+    if args.out:
+        from minis2l.io import save_json
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        save_json(Path(args.out) / "probe.json", results)
+    return 0
+
+
+__all__ = ["embed", "fit_probe", "probe_checkpoint", "probe_embeddings", "subsample"]

@@ -1,0 +1,204 @@
+"""Pretraining: the task is learned, runs resume exactly after a real kill, torchrun agrees
+with one process, and bad requests get one-line errors without touching files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from minis2l import patches as P
+from minis2l.models import PermutationModel
+from minis2l.pretrain import PretrainConfig, epoch_shuffles, pretext_loss, pretrain, spearman
+
+ENV = dict(os.environ, MINIS2L_FAST="1")
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "minis2l", "pretrain", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_config_validation_names_the_problem():
+    with pytest.raises(ValueError, match="method"):
+        PretrainConfig(method="sort")
+    with pytest.raises(ValueError, match="at least 2"):
+        PretrainConfig(num_patches=1)
+    with pytest.raises(ValueError, match="patch kind"):
+        PretrainConfig(patches="diag")
+    assert PretrainConfig(method="jigsaw", num_patches=3).num_perms() == 6  # K! < 100
+
+
+def test_shuffles_are_a_function_of_seed_and_epoch():
+    cfg = PretrainConfig(num_patches=5, fast=True)
+    a, _ = epoch_shuffles(cfg, 50, 3, None)
+    b, _ = epoch_shuffles(cfg, 50, 3, None)
+    c, _ = epoch_shuffles(cfg, 50, 4, None)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    perm_set = P.fixed_permutation_set(10, 5)
+    perms, labels = epoch_shuffles(PretrainConfig(method="jigsaw", num_patches=5), 50, 0, perm_set)
+    assert torch.equal(perms, perm_set[labels])
+
+
+def test_losses_are_zero_for_a_perfect_model_and_spearman_is_exact():
+    cfg = PretrainConfig(num_patches=4, fast=True)
+    x = torch.randn(3, 64, 63)
+    perms = P.random_permutations(3, 4, generator=torch.Generator().manual_seed(0))
+
+    class Oracle(torch.nn.Module):  # scores each slot by its true position, scaled up
+        def forward(self, shuffled):
+            return 100.0 * perms.float()
+
+    loss, out = pretext_loss(Oracle(), cfg, x, perms, torch.full((3,), -1))
+    assert loss.item() < 1e-6
+    true = P.target_ranks(perms)
+    assert torch.allclose(spearman(true, true), torch.ones(3))
+    assert torch.allclose(
+        spearman(true.flip(-1), torch.arange(1.0, 5).expand(3, 4)),
+        spearman(true.flip(-1), torch.arange(1.0, 5).expand(3, 4)),
+    )
+    model = PermutationModel("rank", "freq", 4)
+    assert model(P.split_patches(x, 4, "freq")).shape == (3, 4)
+    assert model.embed(x).shape == (3, 4 * 128)
+
+
+def test_rank_pretext_is_learned_in_fast_mode(tmp_path):
+    ckpt = pretrain(PretrainConfig(fast=True, epochs=4, seed=0), tmp_path, progress=False)
+    first, last = ckpt["metrics"][0], ckpt["metrics"][-1]
+    assert last["train_loss"] < first["train_loss"]
+    assert last["valid_spearman"] > 0.5  # chance is 0
+    assert last["valid_exact"] > 3 / 24  # chance is 1/4! = 0.042
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {"checkpoint.pt", "metrics.csv", "config.json"} <= files
+    assert not [f for f in files if f.endswith(".tmp")]
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss,valid_loss,valid_exact,valid_spearman")
+    assert len(lines) == 5
+
+
+def test_jigsaw_runs_and_beats_chance(tmp_path):
+    ckpt = pretrain(
+        PretrainConfig(method="jigsaw", num_patches=4, perm_set_size=10, fast=True, epochs=4),
+        tmp_path,
+        progress=False,
+    )
+    assert ckpt["perm_set"].shape == (10, 4)
+    assert ckpt["metrics"][-1]["valid_exact"] > 0.2  # chance is 1/10
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    args = ["--epochs", "4", "--seed", "3", "--batch-size", "16"]
+    straight = _cli(*args, "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minis2l", "pretrain", *args, "--out", str(out)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert interrupted["epoch"] < 3, "the run finished before it could be killed"
+
+    resumed = _cli(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = _weights(tmp_path / "straight" / "checkpoint.pt"), _weights(out / "checkpoint.pt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_torchrun_two_processes_match_one(tmp_path):
+    args = ["--epochs", "1", "--seed", "5", "--batch-size", "32"]
+    single = _cli(*args, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr[-2000:]
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "minis2l",
+            "pretrain",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
+    assert ckpt["ddp"]["world_size"] == 2
+    assert ckpt["ddp"]["max_weight_diff_across_ranks"] == 0.0
+    # Same global batches, so the same training up to float summation order (gloo's
+    # all-reduce), which Adam's normalized steps can amplify to a fraction of one step (lr).
+    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    for name, w in ckpt["model"].items():
+        torch.testing.assert_close(w, one["model"][name], rtol=0, atol=1e-3)
+    a, b = ckpt["metrics"][-1], one["metrics"][-1]
+    assert abs(a["train_loss"] - b["train_loss"]) < 1e-3 * b["train_loss"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "sort"], "unknown method"),
+        (["--patches", "diag"], "patch kind"),
+        (["--num-patches", "1"], "at least 2"),
+        (["--patches", "freq", "--num-patches", "65"], "cannot cut"),
+    ],
+)
+def test_bad_requests_fail_cleanly(tmp_path, args, message):
+    result = _cli(*args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_resume_problems_fail_cleanly_and_touch_nothing(tmp_path):
+    missing = _cli("--resume", "--out", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "no checkpoint" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = _cli("--resume", "--out", str(corrupt))
+    assert result.returncode == 2 and "corrupt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (corrupt / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+    assert sorted(p.name for p in corrupt.iterdir()) == ["checkpoint.pt"]
+
+
+def test_existing_run_is_not_overwritten_by_accident(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"precious")
+    result = _cli("--out", str(tmp_path))
+    assert result.returncode == 2 and "--resume" in result.stderr
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"precious"
