@@ -51,6 +51,7 @@ _IMPLEMENTED: dict[str, str] = {
     "data": "minis2l.data",
     "pretrain": "minis2l.pretrain",
     "probe": "minis2l.probe",
+    "demo": "minis2l.study",
     "assignments": "minis2l.assignments",
 }
 

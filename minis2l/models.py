@@ -14,7 +14,8 @@
     permutations was applied (Noroozi & Favaro, 2016).
 
   Both share the encoder and the context layer, so they cost the same except for the last
-  linear layer.
+  linear layer. A third head, ``"supervised"``, classifies the clip embedding below into the
+  instrument families: the upper-bound reference, trained on labels with the same encoder.
 * The **clip embedding** used by downstream probes (:meth:`PermutationModel.embed`): the clip is
   cut into the same K patches *in their natural order*, each is encoded, and the K embeddings
   are concatenated (``K * dim`` numbers). Concatenating, rather than averaging, keeps where in
@@ -27,6 +28,8 @@ import torch
 from torch import nn
 
 from minis2l import patches as P
+
+METHODS = ("rank", "jigsaw", "supervised")
 
 
 class PatchEncoder(nn.Module):
@@ -56,39 +59,61 @@ class PatchEncoder(nn.Module):
 class PermutationModel(nn.Module):
     """Encoder + context layer + a ``"rank"`` or ``"jigsaw"`` head (see the module doc).
 
+    ``method="supervised"`` builds the supervised reference instead: the same encoder, the
+    clip embedding of :meth:`embed` (patches in their natural order), and a linear classifier
+    over ``num_classes`` labels; no context layer, no shuffling.
+
     Args:
-        method: ``"rank"`` or ``"jigsaw"``.
+        method: ``"rank"``, ``"jigsaw"`` or ``"supervised"``.
         kind: patch type, ``"time"``, ``"freq"`` or ``"2d"``.
         num_patches: K.
         num_perms: P, the size of the fixed permutation set (jigsaw only).
         dim: patch embedding size.
+        num_classes: classes of the supervised head (supervised only).
     """
 
     def __init__(
-        self, method: str, kind: str, num_patches: int, num_perms: int = 0, dim: int = 128
+        self,
+        method: str,
+        kind: str,
+        num_patches: int,
+        num_perms: int = 0,
+        dim: int = 128,
+        num_classes: int = 0,
     ):
         super().__init__()
-        if method not in ("rank", "jigsaw"):
-            raise ValueError(f"method must be 'rank' or 'jigsaw', got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         P.grid_shape(num_patches, kind)  # validates kind and K
         if method == "jigsaw" and num_perms < 2:
             raise ValueError(f"the jigsaw head needs at least 2 permutations, got {num_perms}")
+        if method == "supervised" and num_classes < 2:
+            raise ValueError(f"the supervised head needs at least 2 classes, got {num_classes}")
         self.method, self.kind, self.num_patches = method, kind, num_patches
         self.encoder = PatchEncoder(dim)
-        self.context = nn.TransformerEncoderLayer(
-            dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True
-        )
-        out = 1 if method == "rank" else num_perms
-        self.head = nn.Linear(dim if method == "rank" else num_patches * dim, out)
+        self.context = None
+        if method != "supervised":
+            self.context = nn.TransformerEncoderLayer(
+                dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True
+            )
+        if method == "rank":
+            self.head = nn.Linear(dim, 1)
+        else:
+            out = num_perms if method == "jigsaw" else num_classes
+            self.head = nn.Linear(num_patches * dim, out)
 
     def encode_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """``(B, K, h, w)`` -> ``(B, K, dim)``."""
         b, k = patches.shape[:2]
         return self.encoder(patches.reshape(b * k, *patches.shape[2:])).reshape(b, k, -1)
 
-    def forward(self, shuffled: torch.Tensor) -> torch.Tensor:
-        """Scores ``(B, K)`` (rank) or logits ``(B, P)`` (jigsaw) for shuffled patches."""
-        h = self.context(self.encode_patches(shuffled))
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, K)`` (rank), logits ``(B, P)`` (jigsaw) or ``(B, classes)``
+        (supervised) for patches ``(B, K, h, w)`` (shuffled, except for supervised)."""
+        h = self.encode_patches(patches)
+        if self.context is None:
+            return self.head(h.flatten(1))
+        h = self.context(h)
         if self.method == "rank":
             return self.head(h).squeeze(-1)
         return self.head(h.flatten(1))

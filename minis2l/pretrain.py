@@ -45,17 +45,18 @@ from tqdm.auto import tqdm
 from minis2l import __version__
 from minis2l import patches as P
 from minis2l.config import default_device, fast_mode
+from minis2l.data import FAMILIES
 from minis2l.io import atomic_write, load_checkpoint, save_json, save_torch
-from minis2l.models import PermutationModel
+from minis2l.models import METHODS, PermutationModel
 from minis2l.ranking import hard_rank, soft_rank
 
-METHODS = ("rank", "jigsaw")
 METRIC_FIELDS = (
     "epoch",
     "train_loss",
     "valid_loss",
     "valid_exact",
     "valid_spearman",
+    "valid_accuracy",
     "lr",
     "seconds",
 )
@@ -70,7 +71,7 @@ class PretrainConfig:
 
     method: str = "rank"
     patches: str = "freq"
-    num_patches: int = 4
+    num_patches: int = 6
     perm_set_size: int = 100
     epochs: int | None = None
     batch_size: int = 64
@@ -94,7 +95,7 @@ class PretrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; use rank or jigsaw")
+            raise ValueError(f"unknown method {self.method!r}; use rank, jigsaw or supervised")
         P.grid_shape(self.num_patches, self.patches)  # kind and K >= 2
         for name in ("epochs", "batch_size", "perm_set_size"):
             if getattr(self, name) < 1:
@@ -137,7 +138,8 @@ def _maybe_init_distributed(device: torch.device) -> bool:
 
 
 def load_features(cfg: PretrainConfig, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Train and valid log-mels as float32 tensors, building the data set when missing."""
+    """Train and valid log-mels as float32 tensors (``"train"``, ``"valid"``) and their family
+    labels (``"train_family"``, ``"valid_family"``), building the data set when missing."""
     from minis2l.data import load_dataset
 
     rank, world = _dist_info()
@@ -151,10 +153,12 @@ def load_features(cfg: PretrainConfig, progress: bool = True) -> dict[str, torch
     notes = load_dataset(cfg.data, **kwargs)
     if world > 1 and rank == 0:
         dist.barrier()
-    return {
-        split: torch.from_numpy(np.asarray(notes.split(split).features, dtype=np.float32))
-        for split in ("train", "valid")
-    }
+    out = {}
+    for split in ("train", "valid"):
+        part = notes.split(split)
+        out[split] = torch.from_numpy(np.asarray(part.features, dtype=np.float32))
+        out[f"{split}_family"] = torch.from_numpy(part.family)
+    return out
 
 
 def epoch_shuffles(
@@ -163,8 +167,11 @@ def epoch_shuffles(
     """The permutation of each of ``n`` clips in ``epoch`` and its jigsaw label (or -1).
 
     A function of (seed, epoch) only, so every process and every resumed run agrees.
-    Epoch -1 is reserved for the fixed held-out shuffles.
+    Epoch -1 is reserved for the fixed held-out shuffles. The supervised reference does not
+    shuffle: identity permutations.
     """
+    if cfg.method == "supervised":
+        return torch.arange(cfg.num_patches).expand(n, -1).clone(), torch.full((n,), -1)
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 1)
     if perm_set is None:
         perms = P.random_permutations(n, cfg.num_patches, generator=gen)
@@ -183,8 +190,13 @@ def pretext_loss(
     perms: torch.Tensor,
     labels: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, output) for spectrograms ``x`` (B, F, T) shuffled with ``perms`` (B, K)."""
-    shuffled = P.permute_patches(P.split_patches(x, cfg.num_patches, cfg.patches), perms)
+    """(loss, output) for spectrograms ``x`` (B, F, T) shuffled with ``perms`` (B, K).
+
+    ``labels``: the jigsaw class of each permutation, or the family for ``"supervised"``.
+    """
+    shuffled = P.split_patches(x, cfg.num_patches, cfg.patches)
+    if cfg.method != "supervised":
+        shuffled = P.permute_patches(shuffled, perms)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
         out = model(shuffled)
     out = out.float()
@@ -219,22 +231,39 @@ def evaluate(
     perm_set: torch.Tensor | None,
     device: torch.device,
     batch_size: int = 256,
+    family: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Held-out loss, exact-reorder accuracy and Spearman correlation on fixed shuffles."""
+    """Held-out loss, exact-reorder accuracy and Spearman correlation on fixed shuffles.
+
+    For ``"supervised"`` the last two are NaN and ``accuracy`` is the family accuracy
+    (``family`` holds the labels); for the pretext methods ``accuracy`` is NaN.
+    """
     model.eval()
     perms, labels = epoch_shuffles(cfg, len(x), -1, perm_set)
-    total = {"loss": 0.0, "exact": 0.0, "spearman": 0.0}
+    supervised = cfg.method == "supervised"
+    if supervised:
+        labels = family
+    total = {"loss": 0.0, "exact": 0.0, "spearman": 0.0, "accuracy": 0.0}
     for lo in range(0, len(x), batch_size):
         xb = x[lo : lo + batch_size].to(device)
         pb, lb = perms[lo : lo + batch_size].to(device), labels[lo : lo + batch_size].to(device)
         loss, out = pretext_loss(model, cfg, xb, pb, lb)
+        total["loss"] += loss.item() * len(xb)
+        if supervised:
+            total["accuracy"] += (out.argmax(-1) == lb).float().sum().item()
+            continue
         pred = predicted_ranks(cfg, out, perm_set)
         true = P.target_ranks(pb, pred.dtype)
-        total["loss"] += loss.item() * len(xb)
         total["exact"] += (pred == true).all(-1).float().sum().item()
         total["spearman"] += spearman(pred, true).sum().item()
     model.train()
-    return {k: v / max(len(x), 1) for k, v in total.items()}
+    result = {k: v / max(len(x), 1) for k, v in total.items()}
+    nan = float("nan")
+    if supervised:
+        result["exact"] = result["spearman"] = nan
+    else:
+        result["accuracy"] = nan
+    return result
 
 
 # --- training -------------------------------------------------------------------------------
@@ -315,7 +344,7 @@ def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
         if cfg.method == "jigsaw"
         else None
     )
-    model = PermutationModel(cfg.method, cfg.patches, cfg.num_patches, cfg.num_perms(), cfg.dim)
+    model = build_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, Any]] = []
     first_epoch = 0
@@ -367,7 +396,8 @@ def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
         running = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * local_batch : (step + 1) * local_batch]
-            xb, pb, lb = data["train"][idx], perms[idx], labels[idx]
+            xb, pb = data["train"][idx], perms[idx]
+            lb = data["train_family"][idx] if cfg.method == "supervised" else labels[idx]
             if pin:
                 xb, pb, lb = xb.pin_memory(), pb.pin_memory(), lb.pin_memory()
             xb = xb.to(device, non_blocking=True)
@@ -386,7 +416,7 @@ def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
             dist.all_reduce(total)
             running = total.item() / world
         metrics = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch}
-        valid = evaluate(model, cfg, data["valid"], perm_set, device)
+        valid = evaluate(model, cfg, data["valid"], perm_set, device, family=data["valid_family"])
         metrics |= {f"valid_{k}": v for k, v in valid.items()}
         metrics |= {"lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         history.append(metrics)
@@ -408,7 +438,8 @@ def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
             tqdm.write(
                 f"epoch {epoch + 1}/{cfg.epochs}: train {metrics['train_loss']:.4f}, valid "
                 f"{valid['loss']:.4f}, exact {valid['exact']:.3f}, spearman "
-                f"{valid['spearman']:.3f} ({metrics['seconds']:.1f} s)"
+                f"{valid['spearman']:.3f}, accuracy {valid['accuracy']:.3f} "
+                f"({metrics['seconds']:.1f} s)"
             )
     bar.close()
     return ckpt
@@ -433,11 +464,18 @@ def _compare_ranks(model: torch.nn.Module, world: int) -> dict[str, float]:
     return {"world_size": world, "max_weight_diff_across_ranks": diff}
 
 
+def build_model(cfg: PretrainConfig) -> PermutationModel:
+    """A freshly initialized model for ``cfg`` (seed it first for reproducible weights)."""
+    return PermutationModel(
+        cfg.method, cfg.patches, cfg.num_patches, cfg.num_perms(), cfg.dim, len(FAMILIES)
+    )
+
+
 def load_pretrained(path: str | Path) -> tuple[PermutationModel, PretrainConfig, dict[str, Any]]:
     """Rebuild the model of a checkpoint: ``(model in eval mode, config, checkpoint)``."""
     ckpt = load_checkpoint(path)
     cfg = PretrainConfig.from_dict(ckpt["config"])
-    model = PermutationModel(cfg.method, cfg.patches, cfg.num_patches, cfg.num_perms(), cfg.dim)
+    model = build_model(cfg)
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg, ckpt
 
@@ -451,7 +489,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default=d["method"].default,
-        help="rank (all K! permutations, soft-rank loss) or jigsaw (a fixed set, classification)",
+        help="rank (all K! permutations, soft-rank loss), jigsaw (a fixed set of P, "
+        "classification) or supervised (family labels: the reference)",
     )
     parser.add_argument("--patches", default=d["patches"].default, help="time, freq or 2d")
     parser.add_argument(
@@ -535,8 +574,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     last = ckpt["metrics"][-1] if ckpt.get("metrics") else {}
     if int(os.environ.get("RANK", "0")) == 0 and last:
-        print(
-            f"done: {args.out}/checkpoint.pt; valid exact-reorder {last['valid_exact']:.3f}, "
-            f"Spearman {last['valid_spearman']:.3f}"
-        )
+        if cfg.method == "supervised":
+            summary = f"valid family accuracy {last['valid_accuracy']:.3f}"
+        else:
+            summary = (
+                f"valid exact-reorder {last['valid_exact']:.3f}, "
+                f"Spearman {last['valid_spearman']:.3f}"
+            )
+        print(f"done: {args.out}/checkpoint.pt; {summary}")
     return 0
