@@ -148,8 +148,8 @@ def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]
         except Exception as err:  # Numba's CUDA target missing, or no libNVVM/driver match
             _warn_cuda_fallback(err)
             return tuple(t.to(s.device) for t in pav(s.cpu(), w.cpu(), mode))
-    if s.device.type != "cpu":
-        raise TypeError(f"values on device {s.device.type!r} are not supported; use CPU or CUDA")
+    if s.device.type != "cpu":  # e.g. Apple MPS: solve on the CPU, hand back on the device
+        return tuple(t.to(s.device) for t in pav(s.cpu(), w.cpu(), mode))
     arrays = (s.numpy(), w.numpy(), mode, v.numpy(), blk.numpy(), wts.numpy())
     if s.numel() >= _PARALLEL_MIN_SIZE and s.shape[0] > 1:
         bad = _pav_parallel(*arrays, min(s.shape[0], 4 * numba.get_num_threads()))

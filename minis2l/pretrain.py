@@ -145,7 +145,7 @@ def load_features(cfg: PretrainConfig, progress: bool = True) -> dict[str, torch
     rank, world = _dist_info()
     kwargs: dict[str, Any] = {}
     if cfg.data is None:
-        kwargs = {"fast": cfg.fast, "progress": progress and rank == 0}
+        kwargs = {"fast": cfg.fast, "progress": progress and rank == 0, "verbose": progress}
         if cfg.soundfont:
             kwargs["soundfont"] = cfg.soundfont
     if world > 1 and rank != 0:

@@ -171,7 +171,8 @@ def soft_rank(
 
     Args:
         values: floating tensor of any shape; float16 and bfloat16 are computed in float32
-            and returned in their own dtype. CPU or CUDA.
+            and returned in their own dtype. CPU or CUDA (other devices, e.g. Apple MPS,
+            solve the isotonic step on the CPU).
         regularization: ``"l2"`` (quadratic) or ``"kl"`` (entropic).
         regularization_strength: ``eps > 0``. Small: close to the hard rank; large: every
             rank tends to ``(n + 1) / 2``.
