@@ -11,7 +11,7 @@ help:
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
 	@echo "make assignments  build the nbgrader course and student releases in assignments/"
 	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
-	@echo "make benchmark   time minis2l against torchsort and torch.sort"
+	@echo "make benchmark   time soft rank (vs torchsort, torch.sort), the two heads, the data build"
 	@echo "make lock        record the exact versions installed in .venv (requirements-lock.txt)"
 	@echo "make clean       remove .venv and generated caches"
 
@@ -32,6 +32,8 @@ lab: venv
 
 benchmark: venv
 	$(PY) benchmarks/ranking.py
+	$(PY) benchmarks/heads.py
+	$(PY) benchmarks/data.py
 
 lock: venv
 	$(PY) -m pip freeze --exclude-editable --disable-pip-version-check \
