@@ -96,6 +96,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if getattr(args, "epochs", None) is None:
+        args.epochs = default_epochs()
     t0 = time.perf_counter()
     args.data_root = build_dataset(
         soundfont=args.soundfont, fast=fast_mode(), progress=args.progress
@@ -135,7 +137,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
             "patches": args.patches,
             "num_patches": args.num_patches,
             "perm_set_size": args.perm_set_size,
-            "epochs": PretrainConfig(epochs=args.epochs, fast=fast_mode()).epochs,
+            "epochs": args.epochs,
             "fast": fast_mode(),
             "data": str(args.data_root),
             "label_fractions": list(LABEL_FRACTIONS),
@@ -245,14 +247,12 @@ def results_markdown(results: dict[str, Any]) -> str:
 
 def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     """Write ``accuracy.png`` and ``label_fraction.png``; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     paths = []
     methods = list(results["methods"])
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
     for ax, task in zip(axes, TASKS, strict=True):
         means = [100 * results["methods"][m][task]["accuracy"]["mean"] for m in methods]
         stds = [100 * results["methods"][m][task]["accuracy"]["std"] for m in methods]
@@ -267,10 +267,10 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     fig.tight_layout()
     paths.append(out / "accuracy.png")
     atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
 
     fracs = [float(f) for f in results["ablations"]["label_fraction"]]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
     for ax, task in zip(axes, TASKS, strict=True):
         for m in methods:
             r = [results["ablations"]["label_fraction"][str(f)][m][task]["accuracy"] for f in fracs]
@@ -290,7 +290,6 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     fig.tight_layout()
     paths.append(out / "label_fraction.png")
     atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
     return paths
 
 
@@ -331,10 +330,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ablations", action="store_true", help="skip the patch ablation")
 
 
+def default_epochs() -> int:
+    """Training epochs per encoder in the study: 4, or 1 in fast mode."""
+    return 1 if fast_mode() else 4
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``python -m minis2l demo``; errors become one line on stderr and exit 2."""
-    if args.epochs is None:
-        args.epochs = 1 if fast_mode() else 4
     if args.seeds < 1:
         print("minis2l demo: error: --seeds must be at least 1", file=sys.stderr)
         return 2
