@@ -29,18 +29,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    _sync(device)
-    times = []
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Median wall time of each ``fn()``, timing them in turn so that noise hits all alike."""
+    for _ in range(5):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def contenders(reg: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
@@ -57,7 +61,7 @@ def measure(batch: int, n: int, args: argparse.Namespace) -> dict[str, tuple[flo
     dtype = getattr(torch, args.dtype)
     x = torch.randn(batch, n, dtype=dtype, device=device, generator=None)
     g = torch.randn_like(x)
-    result = {}
+    fns = {}
     for name, fn in contenders(args.reg).items():
         xg = x.clone().requires_grad_()
 
@@ -69,11 +73,10 @@ def measure(batch: int, n: int, args: argparse.Namespace) -> dict[str, tuple[flo
             xg.grad = None
             fn(xg).backward(g)
 
-        result[name] = (
-            median_seconds(forward, args.repeats, device),
-            median_seconds(forward_backward, args.repeats, device),
-        )
-    return result
+        fns[(name, "f")] = forward
+        fns[(name, "fb")] = forward_backward
+    med = interleaved_medians(fns, args.repeats, device)
+    return {name: (med[(name, "f")], med[(name, "fb")]) for name, _ in fns}
 
 
 def peak_extra_memory(batch: int, n: int) -> float:
@@ -92,7 +95,7 @@ def peak_extra_memory(batch: int, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=21, help="timed calls per cell (median)")
+    parser.add_argument("--repeats", type=int, default=51, help="timed calls per cell (median)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--reg", default="l2", choices=["l2", "kl"])

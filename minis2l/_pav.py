@@ -121,6 +121,78 @@ _pav_serial = numba.njit(cache=True, nogil=True)(_pav_chunk)
 _pav_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_pav_rows)
 
 
+def _rank_chunk(xs, perm, inv_eps, kl, out, blk, wts, lo, hi):  # pragma: no cover - numba
+    """Fused CPU forward of soft rank for rows lo..hi-1 (see :func:`soft_rank_forward`).
+
+    Returns how many entries were not finite after scaling (those rows are left unsolved).
+    """
+    n = xs.shape[1]
+    s = np.empty(n, np.float64)
+    w = np.empty(n, np.float64)
+    v = np.empty(n, np.float64)
+    start = np.empty(n, np.int64)
+    a = np.empty(n, np.float64)
+    b = np.empty(n, np.float64)
+    for i in range(n):
+        w[i] = math.log(n - i) if kl else n - i
+    mode = 1 if kl else 0
+    bad = 0
+    for r in range(lo, hi):
+        for i in range(n):
+            s[i] = xs[r, i] * inv_eps
+            if not math.isfinite(s[i]):
+                bad += 1
+        if bad:
+            continue
+        _pav_row_cpu(s, w, mode, v, blk[r], wts[r], start, a, b)
+        for i in range(n):
+            out[r, perm[r, i]] = math.exp(s[i] - v[i]) if kl else s[i] - v[i]
+    return bad
+
+
+_rank_chunk_cpu = numba.njit(cache=True, nogil=True)(_rank_chunk)
+
+
+def _rank_rows(xs, perm, inv_eps, kl, out, blk, wts, chunks):  # pragma: no cover - numba
+    rows = xs.shape[0]
+    step = (rows + chunks - 1) // chunks
+    bad = np.zeros(chunks, np.int64)
+    for c in numba.prange(chunks):
+        lo, hi = c * step, min(rows, (c + 1) * step)
+        bad[c] = _rank_chunk_cpu(xs, perm, inv_eps, kl, out, blk, wts, lo, hi)
+    return bad.sum()
+
+
+_rank_serial = numba.njit(cache=True, nogil=True)(_rank_chunk)
+_rank_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_rank_rows)
+
+
+def soft_rank_forward(
+    x_sorted: torch.Tensor, perm: torch.Tensor, eps: float, kl: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Soft rank of CPU rows in one compiled pass: ``(ranks, blk, wts)``.
+
+    ``x_sorted, perm = torch.sort(x, descending=True)``. Dividing by ``eps > 0`` keeps that
+    order, so the pass scales, solves the isotonic regression against ``rho`` (or ``log rho``),
+    and writes ``z - v`` (or its exp) straight back to the unsorted positions, with no
+    intermediate tensors. Raises ValueError on non-finite entries.
+    """
+    out = torch.empty_like(x_sorted)
+    blk = torch.empty(x_sorted.shape, dtype=torch.int64)
+    wts = torch.empty_like(x_sorted)
+    arrays = (x_sorted.numpy(), perm.numpy(), 1.0 / eps, kl, out.numpy(), blk.numpy(), wts.numpy())
+    if x_sorted.numel() >= _PARALLEL_MIN_SIZE and x_sorted.shape[0] > 1:
+        bad = _rank_parallel(*arrays, min(x_sorted.shape[0], 4 * numba.get_num_threads()))
+    else:
+        bad = _rank_serial(*arrays, 0, x_sorted.shape[0])
+    if bad:
+        raise ValueError(
+            "values contains NaN or infinite entries (or overflows when divided by "
+            "regularization_strength)"
+        )
+    return out, blk, wts
+
+
 def _cuda_kernel():
     """The CUDA kernel, compiled on first use (imports Numba's CUDA target only then)."""
     from minis2l._pav_cuda import pav_kernel

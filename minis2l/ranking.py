@@ -23,14 +23,14 @@ import math
 
 import torch
 
-from minis2l._pav import block_vjp, pav
+from minis2l._pav import block_vjp, pav, soft_rank_forward
 
 __all__ = ["soft_rank", "soft_sort", "soft_spearman", "spearman_loss", "hard_rank"]
 
 _MODES = ("l2", "kl")
-# The backward has two implementations: a fused compiled loop for CPU tensors, and vectorized
-# torch ops (scatter/gather segment sums) for every other device. Tests set this flag to run
-# the second on the CPU too and check that both agree.
+# Soft rank's forward and both backwards have two implementations: fused compiled loops for
+# CPU tensors, and torch ops around the isotonic step (scatter/gather segment sums) for every
+# other device. Tests set this flag to run the second on the CPU too and check both agree.
 _FORCE_TORCH_BACKWARD = False
 
 
@@ -106,6 +106,12 @@ class SoftRank(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, eps: float, kl: bool) -> torch.Tensor:
+        if x.device.type == "cpu" and not _FORCE_TORCH_BACKWARD:
+            x_sorted, perm = torch.sort(x, dim=-1, descending=True)
+            out, blk, wts = soft_rank_forward(x_sorted, perm, eps, kl)
+            ctx.save_for_backward(perm, blk, wts, out if kl else None)
+            ctx.eps = eps
+            return out
         z = x / eps
         z_sorted, perm = torch.sort(z, dim=-1, descending=True)
         w = _rho(x.shape[-1], x).expand_as(z_sorted)
