@@ -117,7 +117,6 @@ def _pav_rows(s, w, mode, v, blk, wts, chunks):  # pragma: no cover - compiled b
     return bad.sum()
 
 
-_pav_serial = numba.njit(cache=True, nogil=True)(_pav_chunk)
 _pav_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_pav_rows)
 
 
@@ -163,7 +162,6 @@ def _rank_rows(xs, perm, inv_eps, kl, out, blk, wts, chunks):  # pragma: no cove
     return bad.sum()
 
 
-_rank_serial = numba.njit(cache=True, nogil=True)(_rank_chunk)
 _rank_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_rank_rows)
 
 
@@ -184,7 +182,7 @@ def soft_rank_forward(
     if x_sorted.numel() >= _PARALLEL_MIN_SIZE and x_sorted.shape[0] > 1:
         bad = _rank_parallel(*arrays, min(x_sorted.shape[0], 4 * numba.get_num_threads()))
     else:
-        bad = _rank_serial(*arrays, 0, x_sorted.shape[0])
+        bad = _rank_chunk_cpu(*arrays, 0, x_sorted.shape[0])
     if bad:
         raise ValueError(
             "values contains NaN or infinite entries (or overflows when divided by "
@@ -226,7 +224,7 @@ def pav(s: torch.Tensor, w: torch.Tensor, mode: int) -> tuple[torch.Tensor, ...]
     if s.numel() >= _PARALLEL_MIN_SIZE and s.shape[0] > 1:
         bad = _pav_parallel(*arrays, min(s.shape[0], 4 * numba.get_num_threads()))
     else:
-        bad = _pav_serial(*arrays, 0, s.shape[0])
+        bad = _pav_chunk_cpu(*arrays, 0, s.shape[0])
     if bad:
         raise ValueError("values contains NaN or infinite entries")
     return v, blk, wts

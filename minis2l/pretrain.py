@@ -297,8 +297,13 @@ def pretrain(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    resume_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg``; write files to ``out`` (rank 0 only). Returns the last checkpoint dict.
+
+    With ``resume`` the run in ``out`` continues with its stored configuration (``cfg`` only
+    chooses the device) up to its own epoch count, or up to ``resume_epochs`` when that is
+    larger.
 
     Raises:
         FileExistsError: ``out`` already holds a checkpoint and neither ``resume`` nor
@@ -308,13 +313,14 @@ def pretrain(
     device = default_device(cfg.device)
     started_dist = _maybe_init_distributed(device)
     try:
-        return _pretrain(cfg, Path(out) if out else None, resume, overwrite, progress, device)
+        out = Path(out) if out else None
+        return _pretrain(cfg, out, resume, overwrite, progress, device, resume_epochs)
     finally:
         if started_dist:
             dist.destroy_process_group()
 
 
-def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
+def _pretrain(cfg, out, resume, overwrite, progress, device, resume_epochs) -> dict[str, Any]:
     rank, world = _dist_info()
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -326,7 +332,7 @@ def _pretrain(cfg, out, resume, overwrite, progress, device) -> dict[str, Any]:
             raise ValueError("--resume needs --out DIR holding the run to continue")
         state = load_checkpoint(ckpt_path)
         stored = PretrainConfig.from_dict(state["config"])
-        stored.epochs = max(cfg.epochs, stored.epochs) if cfg.epochs else stored.epochs
+        stored.epochs = max(resume_epochs or 0, stored.epochs)
         stored.device = cfg.device
         cfg = stored
     elif ckpt_path is not None and ckpt_path.exists() and not overwrite:
@@ -568,7 +574,9 @@ def run(args: argparse.Namespace) -> int:
             data=args.data,
             soundfont=args.soundfont,
         )
-        ckpt = pretrain(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+        ckpt = pretrain(
+            cfg, args.out, resume=args.resume, overwrite=args.overwrite, resume_epochs=args.epochs
+        )
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
         print(f"minis2l pretrain: error: {err}", file=sys.stderr)
         return 2

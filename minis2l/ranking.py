@@ -31,7 +31,7 @@ _MODES = ("l2", "kl")
 # Soft rank's forward and both backwards have two implementations: fused compiled loops for
 # CPU tensors, and torch ops around the isotonic step (scatter/gather segment sums) for every
 # other device. Tests set this flag to run the second on the CPU too and check both agree.
-_FORCE_TORCH_BACKWARD = False
+_FORCE_TORCH_PATH = False
 
 
 def _validate(values, regularization, regularization_strength, dim) -> int:
@@ -106,7 +106,7 @@ class SoftRank(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, eps: float, kl: bool) -> torch.Tensor:
-        if x.device.type == "cpu" and not _FORCE_TORCH_BACKWARD:
+        if x.device.type == "cpu" and not _FORCE_TORCH_PATH:
             x_sorted, perm = torch.sort(x, dim=-1, descending=True)
             out, blk, wts = soft_rank_forward(x_sorted, perm, eps, kl)
             ctx.save_for_backward(perm, blk, wts, out if kl else None)
@@ -130,7 +130,7 @@ class SoftRank(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         perm, blk, wts, out = ctx.saved_tensors
-        if grad_out.device.type == "cpu" and not _FORCE_TORCH_BACKWARD:
+        if grad_out.device.type == "cpu" and not _FORCE_TORCH_PATH:
             mode = 0 if out is None else 1
             return block_vjp(grad_out, perm, blk, wts, out, mode, 1.0 / ctx.eps), None, None
         g = grad_out.gather(-1, perm)
@@ -159,7 +159,7 @@ class SoftSort(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         perm, blk, wts = ctx.saved_tensors
-        if grad_out.device.type == "cpu" and not _FORCE_TORCH_BACKWARD:
+        if grad_out.device.type == "cpu" and not _FORCE_TORCH_PATH:
             return block_vjp(grad_out, perm, blk, wts, None, 2, 1.0), None, None
         g = _segment_weighted_sum(grad_out.contiguous(), blk, wts)
         return torch.empty_like(g).scatter_(-1, perm, g), None, None

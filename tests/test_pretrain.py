@@ -131,6 +131,16 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a[name], b[name]), name
 
 
+def test_resume_keeps_the_stored_epoch_count_unless_told(tmp_path):
+    pretrain(PretrainConfig(fast=True, epochs=1, seed=2), tmp_path, progress=False)
+    again = pretrain(PretrainConfig(fast=True), tmp_path, resume=True, progress=False)
+    assert len(again["metrics"]) == 1  # a finished 1-epoch run stays at 1 epoch
+    longer = pretrain(
+        PretrainConfig(fast=True), tmp_path, resume=True, progress=False, resume_epochs=2
+    )
+    assert [m["epoch"] for m in longer["metrics"]] == [1, 2]
+
+
 def test_torchrun_two_processes_match_one(tmp_path):
     args = ["--epochs", "1", "--seed", "5", "--batch-size", "32"]
     single = _cli(*args, "--out", str(tmp_path / "one"))
