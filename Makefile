@@ -17,6 +17,7 @@ help:
 
 venv:
 	@bash scripts/bootstrap.sh
+	@bash scripts/soundfonts.sh
 
 demo: venv
 	$(PY) -m minis2l demo $(DEMO_ARGS)

@@ -15,6 +15,9 @@ import torch
 
 from minis2l import data as d
 from minis2l.data import FAMILIES, NoteDataset, build_dataset, load_dataset
+from minis2l.data import build as data_build
+from minis2l.data import cache as data_cache
+from minis2l.data.splits import split_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"programs": [0, 40], "pitches": [48, 60], "velocities": [64, 127]}
@@ -120,15 +123,15 @@ def test_splits_are_disjoint_by_program_and_cover_families(built):
 @pytest.mark.parametrize("seed", range(12))
 def test_split_rule_holds_for_the_full_table_and_any_seed(seed):
     table = {r["program"]: r["family"] for r in d.family_table() if r["family"]}
-    split = d._split_programs(table, seed)
-    assert split == d._split_programs(table, seed), "deterministic for a seed"
+    split = split_programs(table, seed)
+    assert split == split_programs(table, seed), "deterministic for a seed"
     assert set(split) == set(table)
     for fam in FAMILIES:
         got = [split[p] for p in table if table[p] == fam]
         if len(got) >= 3:
             assert "train" in got and "test" in got, fam
     assert {"train", "valid", "test"} == set(split.values())
-    assert split != d._split_programs(table, seed + 100)
+    assert split != split_programs(table, seed + 100)
 
 
 # ---------------------------------------------------------------------------- files
@@ -174,7 +177,7 @@ def test_cache_is_reused_and_rebuilt_when_parameters_change(tmp_path, capsys):
     assert {r["velocity"] for r in _manifest(out)} == {"100"}
 
 
-@pytest.mark.parametrize("damage", ["truncate", "metadata", "manifest"])
+@pytest.mark.parametrize("damage", ["truncate", "metadata", "manifest", "contents"])
 def test_corrupt_cache_is_rebuilt(tmp_path, capsys, damage):
     out = build_dataset(tmp_path / "c", verbose=False, **TINY)
     if damage == "truncate":
@@ -182,8 +185,12 @@ def test_corrupt_cache_is_rebuilt(tmp_path, capsys, damage):
             f.truncate(1000)
     elif damage == "metadata":
         (out / "metadata.json").write_text("{not json")
-    else:
+    elif damage == "manifest":
         (out / "manifest.csv").write_text("note_id\n")
+    else:  # same size, other bytes: only a checksum notices
+        arr = np.load(out / "features.npy")
+        arr[0, 0, 0] += 1
+        np.save(out / "features.npy", arr)
     with pytest.raises(ValueError, match="damaged"):
         load_dataset(out)
     build_dataset(out, **TINY)
@@ -202,8 +209,8 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
             raise RuntimeError("injected failure")
         return real(task)
 
-    real = d._render_task
-    monkeypatch.setattr(d, "_render_task", boom)
+    real = data_build._render_task
+    monkeypatch.setattr(data_build, "_render_task", boom)
     with pytest.raises(RuntimeError, match="injected"):
         build_dataset(tmp_path / "new", workers=1, verbose=False, **TINY)
     assert not (tmp_path / "new").exists()
@@ -300,3 +307,83 @@ def test_note_dataset_returns_tensors(built):
     assert set(np.unique(train.family)) <= set(range(len(FAMILIES)))
     with pytest.raises(ValueError, match="unknown split"):
         NoteDataset(built, "dev")
+
+
+# ---------------------------------------------------------------------------- robustness
+
+
+def test_a_killed_build_leaves_a_temp_dir_that_the_next_build_clears(tmp_path):
+    """SIGKILL a real build mid-way: its temporary directory is removed by the next build."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "killed"
+    code = (
+        "import sys, time\n"
+        "from minis2l.data import build as b\n"
+        "real = b._render_task\n"
+        "def slow(task):\n"
+        "    print('rendering', flush=True); time.sleep(60); return real(task)\n"
+        "b._render_task = slow\n"
+        f"b.build_dataset({str(out)!r}, programs=[0], pitches=[60], workers=1, verbose=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "rendering"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stale = [p for p in tmp_path.iterdir() if p.name.startswith(".killed.tmp-")]
+    assert stale and not out.exists(), "the premise: the kill left a temporary directory"
+    live = tmp_path / f".other.tmp-{os.getpid()}-abc"  # a build of a process still running
+    live.mkdir()
+    start = time.perf_counter()
+    build_dataset(out, programs=[0], pitches=[60], workers=1, verbose=False)
+    assert time.perf_counter() - start < 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "killed"]
+
+
+def test_a_build_without_stored_audio_renders_notes_on_demand(tmp_path):
+    kept = build_dataset(tmp_path / "kept", verbose=False, **TINY)
+    lazy = build_dataset(tmp_path / "lazy", store_audio=False, verbose=False, **TINY)
+    assert not (lazy / "waveforms.npy").exists()
+    np.testing.assert_array_equal(np.load(kept / "features.npy"), np.load(lazy / "features.npy"))
+    stored, rendered = load_dataset(kept), load_dataset(lazy)
+    assert isinstance(rendered.waveforms, d.RenderedAudio)
+    assert rendered.waveforms.shape == stored.waveforms.shape
+    np.testing.assert_array_equal(rendered.waveforms[3], stored.waveforms[3])
+    test = rendered.split("test")
+    np.testing.assert_array_equal(np.asarray(test.waveforms), stored.split("test").waveforms)
+    item = NoteDataset(lazy, "train", with_audio=True)[0]
+    np.testing.assert_allclose(item["audio"].numpy(), NoteDataset(kept, "train", True)[0]["audio"])
+
+
+def test_the_pool_lists_what_is_installed_and_names_what_is_missing(monkeypatch, capsys):
+    from minis2l.data import soundfonts
+
+    found = d.pool_soundfonts()
+    assert found[0] == d.default_soundfont()
+    assert all("fluid" not in p.name.lower() for p in found)
+    missing = soundfonts.PoolEntry("Nowhere.sf2", Path("/nonexistent/Nowhere.sf2"), "apt-get x")
+    monkeypatch.setattr(soundfonts, "POOL", (*soundfonts.POOL, missing))
+    capsys.readouterr()
+    assert d.pool_soundfonts() == found
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("skipping Nowhere.sf2" in line and "apt-get x" in line for line in err)
+
+
+def test_several_soundfonts_share_one_program_split(tmp_path):
+    pool = d.pool_soundfonts(verbose=False)
+    if len(pool) < 2:
+        pytest.skip("only one pool SoundFont installed (run scripts/soundfonts.sh)")
+    root = build_dataset(
+        tmp_path / "p", soundfont=pool[:2], programs=[0, 40, 56, 73], pitches=[60], verbose=False
+    )
+    rows = _manifest(root)
+    assert {r["soundfont"] for r in rows} == {p.name for p in pool[:2]}
+    split_of = {}
+    for r in rows:
+        assert split_of.setdefault(r["program"], r["split"]) == r["split"]
+    meta = json.loads((root / "metadata.json").read_text())
+    assert [s["sha256"] for s in meta["params"]["soundfonts"]] == [
+        data_cache.file_digest(p) for p in pool[:2]
+    ]
