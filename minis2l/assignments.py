@@ -16,6 +16,11 @@ ones between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. :func:`find_
 checks that structure; nbgrader's own ``generate_assignment`` writes the releases and
 ``autograde`` grades submissions placed under ``submitted/<student>/<assignment>/``.
 
+Two additions to nbgrader's releases: each solution stub raises a ``NotImplementedError`` whose
+message names its exercise (so the student sees *which* exercise is still open), and hidden
+tests can run a student's answer under :func:`forbidden`, which makes a call to the function
+that computes the answer (a scikit-learn estimator, the library's finished piece) fail.
+
 nbgrader is imported lazily, so ``python -m minis2l --help`` does not pay for it.
 """
 
@@ -225,6 +230,123 @@ def find_exercises(notebook: Path | dict[str, Any], name: str | None = None) -> 
     return sorted(exercises, key=lambda ex: ex.solution_index)
 
 
+EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+\d+\b.*?)\s*$", re.MULTILINE)
+STUB = "raise NotImplementedError()"
+
+
+def exercise_title(notebook: Path | dict[str, Any], exercise: Exercise) -> str:
+    """The heading text of ``exercise`` (e.g. ``"Exercise 1 · Weighted PAV (2 points)"``).
+
+    It is the last ``Exercise <k>`` heading in a markdown cell before the solution cell; the
+    exercise's grade_id prefix when there is none.
+    """
+    cells = _load(notebook).get("cells", [])
+    for cell in reversed(cells[: exercise.solution_index]):
+        if cell.get("cell_type") == "markdown":
+            found = EXERCISE_HEADING.findall(_source(cell))
+            if found:
+                return found[-1]
+    return exercise.name
+
+
+def named_stub(title: str, name: str) -> str:
+    """The line that replaces nbgrader's bare stub: a NotImplementedError naming the exercise."""
+    message = f"{title} ({name}) is not solved yet: replace this line with your answer"
+    return f"raise NotImplementedError({message!r})"
+
+
+def name_release_stubs(release: Path, exercises: list[Exercise], titles: dict[str, str]) -> int:
+    """Rewrite the stubs of a generated release so that each names its exercise.
+
+    nbgrader puts one stub (``raise NotImplementedError()``) in every solution region; its
+    message is empty, so a student who runs the notebook does not see which exercise stopped
+    it. Solution cells are neither locked nor graded, so nbgrader's autograder leaves them as
+    the student wrote them, and changing the stub changes nothing in grading.
+
+    Returns:
+        The number of stubs rewritten.
+    """
+    nb = json.loads(release.read_text(encoding="utf-8"))
+    by_id = {ex.solution_id: ex for ex in exercises}
+    count = 0
+    for cell in nb.get("cells", []):
+        ex = by_id.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
+        if ex is None:
+            continue
+        lines = _source(cell).splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            if line.strip() == STUB:
+                indent = line[: len(line) - len(line.lstrip())]
+                end = "\n" if line.endswith("\n") else ""
+                lines[i] = indent + named_stub(titles[ex.name], ex.name) + end
+                count += 1
+        cell["source"] = "".join(lines)
+    release.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return count
+
+
+class _Forbidden:
+    """Stands in for a forbidden function while a hidden test runs: any call fails."""
+
+    def __init__(self, name: str, exercise: str) -> None:
+        self.name, self.exercise = name, exercise
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(
+            f"{self.exercise} must not call {self.name}: the exercise asks you to compute "
+            "this yourself"
+        )
+
+
+@contextlib.contextmanager
+def forbidden(namespace: dict[str, Any], *names: str, exercise: str = "this exercise"):
+    """Make the named functions unusable while a hidden test runs a student's answer.
+
+    An exercise that asks for, say, weighted isotonic regression must not be passed by calling
+    scikit-learn's ``IsotonicRegression``. Inside ``with forbidden(globals(), ...)`` each named
+    function is replaced by a stub whose call raises ``AssertionError`` naming it, both where
+    it lives (``module.attr``, so ``from sklearn.isotonic import ...`` inside the answer finds
+    the stub too) and under every name in ``namespace`` bound to it (the notebook's own
+    imports). Everything is put back on exit.
+
+    Args:
+        namespace: the notebook's globals (``globals()`` in a test cell).
+        names: dotted paths ``"package.module.attr"``; one whose module is not installed or
+            lacks the attribute is skipped (nothing can call it then).
+        exercise: how the failure message names the exercise.
+
+    Yields:
+        None.
+    """
+    import importlib
+
+    undo: list[tuple[Any, str, Any, bool]] = []  # (owner, attr, old value, owner is a dict)
+    try:
+        for dotted in names:
+            module_name, _, attr = dotted.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            if not hasattr(module, attr):
+                continue
+            original = getattr(module, attr)
+            stub = _Forbidden(dotted, exercise)
+            undo.append((module, attr, original, False))
+            setattr(module, attr, stub)
+            for key, value in list(namespace.items()):
+                if value is original:
+                    undo.append((namespace, key, value, True))
+                    namespace[key] = stub
+        yield
+    finally:
+        for owner, attr, old, is_dict in reversed(undo):
+            if is_dict:
+                owner[attr] = old
+            else:
+                setattr(owner, attr, old)
+
+
 def _api(course: Path) -> Any:
     """An ``NbGraderAPI`` configured from ``course/nbgrader_config.py``, rooted at ``course``."""
     from nbgrader.apps import NbGraderAPI
@@ -291,8 +413,9 @@ def build_course(
     Each notebook becomes one assignment named by its stem: it is copied to
     ``out/source/<stem>/<stem>.ipynb``, then nbgrader's ``generate_assignment`` writes the
     student version to ``out/release/<stem>/<stem>.ipynb`` and records the assignment in
-    ``out/gradebook.db``. ``out/nbgrader_config.py`` is (re)written. Submissions, autograded
-    work and the gradebook's grades are kept.
+    ``out/gradebook.db``; each stub in the release then names its exercise
+    (:func:`name_release_stubs`). ``out/nbgrader_config.py`` is (re)written. Submissions,
+    autograded work and the gradebook's grades are kept.
 
     Args:
         out: the course directory (created if missing).
@@ -336,6 +459,9 @@ def build_course(
         _check_result(result, f"nbgrader generate_assignment {nb.stem}")
         points = sum(ex.points for ex in exercises)
         release = course / "release" / nb.stem / nb.name
+        titles = {ex.name: exercise_title(nb, ex) for ex in exercises}
+        if name_release_stubs(release, exercises, titles) != len(exercises):
+            raise AssignmentError(f"{nb.name}: expected one solution stub per exercise")
         say(
             f"  {nb.stem}: {len(exercises)} exercises, {points:g} points -> "
             f"{release.relative_to(course)}"

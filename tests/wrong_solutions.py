@@ -1,0 +1,402 @@
+"""Deliberately wrong answers to every exercise, for the autograding tests.
+
+``WRONG[exercise][label]`` is the whole solution cell a student might submit: the exercise's
+function with a plausible mistake. Each must lose points when autograded, and at least one of
+the exercise's *visible* tests must already fail for it, so the student sees the mistake before
+grading (tests/test_assignments.py checks both).
+
+``SHORTCUTS[exercise][label]`` computes the right answer by calling the library, scikit-learn or
+torch function the exercise asks the student to write. Its visible tests pass (the answer is
+right), but a hidden test must fail, so it loses points.
+
+Labels say what is wrong, so a failing test names the mistake that slipped through.
+"""
+
+from __future__ import annotations
+
+WRONG: dict[str, dict[str, str]] = {
+    # --- 01 isotonic regression -----------------------------------------------------------
+    "01_ex1": {
+        "counts entries instead of summing weights": """
+def pav_weighted(y, weights):
+    y = np.asarray(y, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    stack = []  # [start, weighted total, count]
+    for i in range(len(y)):
+        stack.append([i, weights[i] * y[i], 1])
+        while len(stack) > 1 and stack[-2][1] / stack[-2][2] <= stack[-1][1] / stack[-1][2]:
+            _, wt, c = stack.pop()
+            stack[-1][1] += wt
+            stack[-1][2] += c
+    v = np.empty(len(y))
+    for start, wt, c in stack:
+        v[start : start + c] = wt / c
+    return v
+""",
+        "ignores the weights (plain PAV)": """
+def pav_weighted(y, weights):
+    return pav_l2(y)
+""",
+        "increasing instead of decreasing": """
+def pav_weighted(y, weights):
+    y = np.asarray(y, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    stack = []
+    for i in range(len(y)):
+        stack.append([i, weights[i] * y[i], weights[i], 1])
+        while len(stack) > 1 and stack[-2][1] / stack[-2][2] >= stack[-1][1] / stack[-1][2]:
+            _, wt, w, c = stack.pop()
+            stack[-1][1] += wt
+            stack[-1][2] += w
+            stack[-1][3] += c
+    v = np.empty(len(y))
+    for start, wt, w, c in stack:
+        v[start : start + c] = wt / w
+    return v
+""",
+    },
+    "01_ex2": {
+        "wrong sign": """
+def kl_block_value(s_block, w_block):
+    return float(logsumexp(w_block) - logsumexp(s_block))
+""",
+        "means instead of log-sum-exps": """
+def kl_block_value(s_block, w_block):
+    return float(np.mean(s_block) - np.mean(w_block))
+""",
+        "overflows (log of a sum of exps)": """
+def kl_block_value(s_block, w_block):
+    return float(np.log(np.sum(np.exp(s_block))) - np.log(np.sum(np.exp(w_block))))
+""",
+    },
+    # --- 02 soft sort and rank -------------------------------------------------------------
+    "02_ex1": {
+        "skips the sums-are-equal condition": """
+def in_permutahedron(y, w, atol=1e-9):
+    y_desc, w_desc = np.sort(y)[::-1], np.sort(w)[::-1]
+    return bool(np.all(np.cumsum(y_desc) <= np.cumsum(w_desc) + atol))
+""",
+        "sorts ascending": """
+def in_permutahedron(y, w, atol=1e-9):
+    y_asc, w_asc = np.sort(y), np.sort(w)
+    if abs(y_asc.sum() - w_asc.sum()) > atol:
+        return False
+    return bool(np.all(np.cumsum(y_asc) <= np.cumsum(w_asc) + atol))
+""",
+        "does not sort y": """
+def in_permutahedron(y, w, atol=1e-9):
+    y, w_desc = np.asarray(y, dtype=np.float64), np.sort(w)[::-1]
+    if abs(y.sum() - w_desc.sum()) > atol:
+        return False
+    return bool(np.all(np.cumsum(y) <= np.cumsum(w_desc) + atol))
+""",
+    },
+    "02_ex2": {
+        "n + 1 - rank (right for l2 only)": """
+def soft_rank_desc(x, eps=1.0, regularization="l2"):
+    x = np.asarray(x, dtype=np.float64)
+    return len(x) + 1 - soft_rank_np(x, eps, regularization)
+""",
+        "negates the ranks instead of the input": """
+def soft_rank_desc(x, eps=1.0, regularization="l2"):
+    return -soft_rank_np(np.asarray(x, dtype=np.float64), eps, regularization)
+""",
+        "reverses the array": """
+def soft_rank_desc(x, eps=1.0, regularization="l2"):
+    return soft_rank_np(np.asarray(x, dtype=np.float64)[::-1], eps, regularization)
+""",
+    },
+    # --- 03 gradients ----------------------------------------------------------------------
+    "03_ex1": {
+        "one softmax over all entries, not per block": """
+def kl_block_weights(s, blk):
+    s = np.asarray(s, dtype=np.float64)
+    e = np.exp(s - s.max())
+    return e / e.sum()
+""",
+        "uniform 1/|B| weights (the l2 case)": """
+def kl_block_weights(s, blk):
+    return 1.0 / np.bincount(blk)[blk]
+""",
+        "no block maximum subtracted (overflows)": """
+def kl_block_weights(s, blk):
+    e = np.exp(np.asarray(s, dtype=np.float64))
+    return e / np.bincount(blk, weights=e)[blk]
+""",
+        "the global maximum subtracted (underflows)": """
+def kl_block_weights(s, blk):
+    s = np.asarray(s, dtype=np.float64)
+    e = np.exp(s - s.max())
+    return e / np.bincount(blk, weights=e)[blk]
+""",
+    },
+    "03_ex2": {
+        "no centering": """
+def soft_spearman_ours(pred, target, eps=1.0):
+    a = soft_rank_ours(pred, eps)
+    b = minis2l.hard_rank(target.detach()).to(a.dtype)
+    return (a * b).sum() / (a.norm() * b.norm())
+""",
+        "hard ranks for the prediction (no gradient)": """
+def soft_spearman_ours(pred, target, eps=1.0):
+    a = minis2l.hard_rank(pred.detach()).to(pred.dtype)
+    b = minis2l.hard_rank(target.detach()).to(pred.dtype)
+    a, b = a - a.mean(), b - b.mean()
+    return (a * b).sum() / (a.norm() * b.norm())
+""",
+        "raw target values instead of their ranks": """
+def soft_spearman_ours(pred, target, eps=1.0):
+    a = soft_rank_ours(pred, eps)
+    b = target.detach().to(a.dtype)
+    a, b = a - a.mean(), b - b.mean()
+    return (a * b).sum() / (a.norm() * b.norm())
+""",
+    },
+    # --- 04 spectrogram shuffling ----------------------------------------------------------
+    "04_ex1": {
+        "off by one in the patch grid": """
+def split_grid_np(x, rows, cols):
+    f, t = x.shape
+    h, w = f // rows, t // cols
+    grid = x[: rows * h, : cols * w].reshape(rows, h, cols, w)
+    return grid.transpose(0, 2, 1, 3).reshape(rows * cols, h, w)[1:]
+""",
+        "column-major order": """
+def split_grid_np(x, rows, cols):
+    f, t = x.shape
+    h, w = f // rows, t // cols
+    grid = x[: rows * h, : cols * w].reshape(rows, h, cols, w)
+    return grid.transpose(2, 0, 1, 3).reshape(rows * cols, h, w)
+""",
+        "reshape without the transpose": """
+def split_grid_np(x, rows, cols):
+    f, t = x.shape
+    h, w = f // rows, t // cols
+    return x[: rows * h, : cols * w].reshape(rows * cols, h, w)
+""",
+    },
+    "04_ex2": {
+        "returns the permutation itself": """
+def invert_np(perm):
+    return np.asarray(perm).copy()
+""",
+        "reversed permutation": """
+def invert_np(perm):
+    return np.asarray(perm)[::-1].copy()
+""",
+        "off by one (positions from 1)": """
+def invert_np(perm):
+    perm = np.asarray(perm)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(1, len(perm) + 1)
+    return inv
+""",
+    },
+    # --- 05 pretraining --------------------------------------------------------------------
+    "05_ex1": {
+        "permutation instead of ranks (no + 1)": """
+def jigsaw_predicted_ranks(logits, perm_set):
+    return perm_set[logits.argmax(-1)].to(logits.dtype)
+""",
+        "least likely class (argmin)": """
+def jigsaw_predicted_ranks(logits, perm_set):
+    return perm_set[logits.argmin(-1)].to(logits.dtype) + 1
+""",
+        "argmax over the batch axis": """
+def jigsaw_predicted_ranks(logits, perm_set):
+    return perm_set[logits.argmax(0)].to(logits.dtype) + 1
+""",
+        "ranks of the inverse permutation": """
+def jigsaw_predicted_ranks(logits, perm_set):
+    return P.invert_permutation(perm_set[logits.argmax(-1)]).to(logits.dtype) + 1
+""",
+    },
+    "05_ex2": {
+        "per-slot accuracy instead of whole notes": """
+def reorder_metrics(scores, perms):
+    k = scores.shape[-1]
+    pred, true = hard_rank(scores.float()), perms.float() + 1
+    exact = (pred == true).float().mean()
+    rho = 1 - 6 * (pred - true).square().sum(-1) / (k * (k * k - 1))
+    return float(exact), float(rho.mean())
+""",
+        "K (K - 1) in the Spearman formula": """
+def reorder_metrics(scores, perms):
+    k = scores.shape[-1]
+    pred, true = hard_rank(scores.float()), perms.float() + 1
+    exact = (pred == true).all(-1).float().mean()
+    rho = 1 - 6 * (pred - true).square().sum(-1) / (k * (k - 1))
+    return float(exact), float(rho.mean())
+""",
+        "argsort of the scores instead of their ranks": """
+def reorder_metrics(scores, perms):
+    k = scores.shape[-1]
+    pred, true = torch.argsort(scores, dim=-1).float() + 1, perms.float() + 1
+    exact = (pred == true).all(-1).float().mean()
+    rho = 1 - 6 * (pred - true).square().sum(-1) / (k * (k * k - 1))
+    return float(exact), float(rho.mean())
+""",
+    },
+    # --- 06 downstream probes --------------------------------------------------------------
+    "06_ex1": {
+        "averages only over the classes in y_true": """
+def macro_f1(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    scores = []
+    for c in np.unique(y_true):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        fn = np.sum((y_pred != c) & (y_true == c))
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+""",
+        "accuracy (micro average) instead of macro-F1": """
+def macro_f1(y_true, y_pred):
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+""",
+        "mean precision instead of F1": """
+def macro_f1(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    scores = []
+    for c in np.union1d(y_true, y_pred):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        scores.append(tp / (tp + fp) if tp + fp else 0.0)
+    return float(np.mean(scores))
+""",
+    },
+    "06_ex2": {
+        "a fraction of the whole set, not of each class": """
+def stratified_subsample(labels, fraction, seed):
+    labels = np.asarray(labels)
+    gen = np.random.default_rng(seed)
+    k = max(1, int(round(fraction * len(labels))))
+    return np.sort(gen.choice(len(labels), size=k, replace=False))
+""",
+        "indices not sorted": """
+def stratified_subsample(labels, fraction, seed):
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    labels = np.asarray(labels)
+    gen = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.append(gen.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
+    return np.concatenate(keep)[::-1]
+""",
+        "small classes can vanish (no max(1, ...))": """
+def stratified_subsample(labels, fraction, seed):
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    labels = np.asarray(labels)
+    gen = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.append(gen.choice(idx, size=int(fraction * len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+""",
+    },
+}
+
+SHORTCUTS: dict[str, dict[str, str]] = {
+    "01_ex1": {
+        "calls IsotonicRegression": """
+def pav_weighted(y, weights):
+    y = np.asarray(y, dtype=np.float64)
+    iso = IsotonicRegression(increasing=False)
+    return iso.fit_transform(np.arange(len(y)), y, sample_weight=weights)
+""",
+    },
+    "01_ex2": {
+        "calls minimize_scalar": """
+def kl_block_value(s_block, w_block):
+    def objective(c):
+        return np.sum(np.exp(s_block - c)) + c * np.sum(np.exp(w_block))
+
+    guess = float(np.max(s_block) - np.max(w_block))
+    return float(minimize_scalar(objective, bracket=(guess - 5, guess + 5), tol=1e-12).x)
+""",
+    },
+    "02_ex2": {
+        "calls minis2l.soft_rank(descending=True)": """
+def soft_rank_desc(x, eps=1.0, regularization="l2"):
+    t = torch.tensor(np.asarray(x, dtype=np.float64))
+    return minis2l.soft_rank(t, regularization, eps, descending=True).numpy()
+""",
+    },
+    "03_ex1": {
+        "calls softmax per block": """
+def kl_block_weights(s, blk):
+    from scipy.special import softmax
+
+    s = np.asarray(s, dtype=np.float64)
+    out = np.empty_like(s)
+    for b in np.unique(blk):
+        out[blk == b] = softmax(s[blk == b])
+    return out
+""",
+    },
+    "03_ex2": {
+        "calls minis2l.soft_spearman": """
+def soft_spearman_ours(pred, target, eps=1.0):
+    return minis2l.soft_spearman(pred, target, regularization_strength=eps)
+""",
+    },
+    "04_ex1": {
+        "calls minis2l.patches.split_patches": """
+def split_grid_np(x, rows, cols):
+    import torch
+    from minis2l.patches import split_patches
+
+    if rows == 1:
+        return split_patches(torch.from_numpy(x), cols, "time").numpy()
+    if cols == 1:
+        return split_patches(torch.from_numpy(x), rows, "freq").numpy()
+    return split_patches(torch.from_numpy(x), rows * cols, "2d").numpy()
+""",
+    },
+    "04_ex2": {
+        "calls np.argsort": """
+def invert_np(perm):
+    return np.argsort(perm)
+""",
+    },
+    "05_ex1": {
+        "calls minis2l.pretrain.predicted_ranks": """
+def jigsaw_predicted_ranks(logits, perm_set):
+    from minis2l.pretrain import PretrainConfig, predicted_ranks
+
+    k = perm_set.shape[-1]
+    cfg = PretrainConfig(method="jigsaw", num_patches=k, perm_set_size=len(perm_set), fast=True)
+    return predicted_ranks(cfg, logits, perm_set)
+""",
+    },
+    "05_ex2": {
+        "calls minis2l.pretrain.spearman": """
+def reorder_metrics(scores, perms):
+    from minis2l.pretrain import spearman
+
+    pred, true = hard_rank(scores.float()), perms.float() + 1
+    exact = (pred == true).all(-1).float().mean()
+    return float(exact), float(spearman(pred, true).mean())
+""",
+    },
+    "06_ex1": {
+        "calls f1_score": """
+def macro_f1(y_true, y_pred):
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+""",
+    },
+    "06_ex2": {
+        "calls minis2l.probe.subsample": """
+def stratified_subsample(labels, fraction, seed):
+    from minis2l.probe import subsample
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return np.sort(subsample(np.asarray(labels), fraction, seed))
+""",
+    },
+}
