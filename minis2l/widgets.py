@@ -794,7 +794,7 @@ class ShuffleExplorer:
         labels: list[list[Any] | None],
     ) -> None:
         fig = Figure(figsize=(9.6, 3.4))  # a fixed layout: constrained layout doubles the cost
-        fig.subplots_adjust(left=0.06, right=0.9, bottom=0.14, top=0.84, wspace=0.06)
+        fig.subplots_adjust(left=0.06, right=0.885, bottom=0.14, top=0.84, wspace=0.06)
         finite = np.concatenate([p[np.isfinite(p)].ravel() for p in panels])
         vmin, vmax = float(finite.min()), float(finite.max())
         axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
@@ -802,7 +802,7 @@ class ShuffleExplorer:
             image = draw_patch_grid(ax, spec, k, kind, lab, title=title, vmin=vmin, vmax=vmax)
             if ax is not axes[0]:
                 ax.set_ylabel("")
-        fig.colorbar(image, cax=fig.add_axes((0.915, 0.14, 0.012, 0.7)), label="log power")
+        fig.colorbar(image, cax=fig.add_axes((0.9, 0.14, 0.012, 0.7)), label="log power")
         note = self.notes.manifest[self.index]
         name = f"{note['family']} {note.get('program_name', '')}".strip()
         fig.suptitle(f"{name}, MIDI pitch {note['pitch']}, K = {k} {kind} patches")
@@ -824,26 +824,27 @@ class ShuffleExplorer:
         with self._audio_lock:
             self._audio_token += 1
             token = self._audio_token
-        self.audio_shuffled.value = b""
-        self.audio_status.value = _status_html("computing the audio…", "#777")
+            self.audio_shuffled.value = b""
+            self.audio_status.value = _status_html("computing the audio…", "#777")
         state = (self.index, self.kind.value, self.num_patches.value, self.perm.clone())
         self._audio_job = self._audio_pool.submit(self._audio_job_run, token, state)
 
-    def _current(self, token: int) -> bool:
-        with self._audio_lock:
-            return token == self._audio_token
+    def _show_audio(self, token: int, player: W.Audio, wav: bytes) -> bool:
+        """Put ``wav`` in ``player`` if request ``token`` is still the latest; say if it was."""
+        with self._audio_lock:  # checked and set together: a newer request cannot slip between
+            if token != self._audio_token:
+                return False
+            player.value = wav
+            return True
 
     def _audio_job_run(self, token: int, state: tuple) -> None:
         """Fill both players for ``state``, unless a newer request came in meanwhile."""
         try:
-            if not self._current(token):
-                return  # stale: skipped, so no one waits behind audio nobody will hear
-            original = self._audio_original(state[0])
-            if self._current(token):
-                self.audio_original.value = original
-            shuffled = self._audio_shuffled(*state)
-            if self._current(token):
-                self.audio_shuffled.value = shuffled
+            with self._audio_lock:
+                if token != self._audio_token:
+                    return  # stale: skipped, so no one waits behind audio nobody will hear
+            self._show_audio(token, self.audio_original, self._audio_original(state[0]))
+            if self._show_audio(token, self.audio_shuffled, self._audio_shuffled(*state)):
                 self.audio_status.value = _status_html("audio ready", "#060")
         except Exception as exc:
             self.errors.append(exc)
