@@ -1,6 +1,6 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo test assignments lab benchmark lock clean
+.PHONY: help venv demo study test assignments lab benchmark lock clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo        set up .venv if needed, then run the study: python -m minis2l demo"
+	@echo "make study       the full study on the whole SoundFont pool (<= 90 min on 2 cores): results/"
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
 	@echo "make assignments  build the nbgrader course and student releases in assignments/"
 	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
@@ -21,6 +22,9 @@ venv:
 
 demo: venv
 	$(PY) -m minis2l demo $(DEMO_ARGS)
+
+study: venv
+	$(PY) -m minis2l demo --scale full --out results $(DEMO_ARGS)
 
 test: venv
 	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,4 @@
-"""The headline study (``python -m minis2l demo``): does learning from all permutations beat a
-fixed set?
+"""The study (``python -m minis2l demo``): which encoder gives the best representation?
 
 For each seed, four encoders with the same architecture and training budget:
 
@@ -8,28 +7,46 @@ For each seed, four encoders with the same architecture and training budget:
 * ``rank``: pretrained with the soft-rank loss on all K! permutations;
 * ``supervised``: trained on the instrument-family labels (a reference, not a competitor).
 
-Each is frozen and probed linearly (:mod:`minis2l.probe`) for instrument family and pitch,
-with probe hyperparameters chosen on valid and scores from test (unseen instruments), at
-several label fractions. A patch-type ablation repeats random/jigsaw/rank with time, frequency
-and 2-D patches for the first seed. A linear probe on the log-mel itself (average-pooled to
-32 x 8) is reported alongside.
+Each is evaluated in five **regimes**: frozen, with linear probes (:mod:`minis2l.probe`) on 1 %,
+10 % and 100 % of the train labels (class-stratified subsets; at 1 % the mean over several
+subsets), and fine-tuned with a linear head (:mod:`minis2l.finetune`) on 1 % and 10 %, with the
+same budget from each initialization and the stopping step chosen on valid. Tasks: instrument
+family and pitch; scores on test (instruments never seen in training). A linear probe on the
+log-mel itself (average-pooled to 32 x 8, no encoder) is reported in the probe regimes.
 
-Outputs in ``--out DIR``: ``results.json`` (schema below), ``results.md`` and two PNG plots
-(accuracy per method with error bars; accuracy against label fraction)::
+Then: mean ± std over seeds; for rank - jigsaw and rank - random the paired difference per
+seed, its mean and 95 % t-interval; a **sensitivity** line (supervised - random on family with
+10 % of the labels: if even labels do not move the probe, the study cannot tell representations
+apart); the pretext curves on valid. With ablations, seed 0 also trains jigsaw and rank on the
+other patch types, and a **pitch investigation** on valid only probes other layers (conv
+features, patch embeddings, the context layer) and patch-type combinations.
 
-    {"config": {...},
-     "methods": {method: {task: {"accuracy": {"mean", "std", "runs"}, "macro_f1": {...}}}},
-     "ablations": {"label_fraction": {fraction: {method: {task: {...}}}},
-                   "patches": {kind: {method: {task: {...}}}}},
+Three scales (:data:`SCALES`): ``fast`` (CI, seconds), ``demo`` (``make demo``, part of the
+SoundFont pool, minutes) and ``full`` (``make study``, the whole pool, the committed
+``results/``). Outputs in ``out``: ``results.json``, ``results.md`` and PNG plots. Schema::
+
+    {"config": {..., "soundfonts": [{"name", "sha256"}], "notes", "command", "code_version"},
+     "methods": {method: {task: {"accuracy": S, "macro_f1": S}}},          # probe, 100 %
+     "regimes": {"probe": {"0.01"|"0.1"|"1.0": R}, "finetune": {"0.01"|"0.1": R}},
+     "sensitivity": {"family_probe_0.1": float},
+     "paired": {"rank-jigsaw"|"rank-random": {"probe_0.1"|...: {task: {"mean", "ci95"}}}},
+     "ablations": {"label_fraction": {fraction: R}, "patches": {kind: R}},
      "baselines": {"logmel": {task: {...}}},
-     "pretext": {method: {"valid_exact": {...}, "valid_spearman": {...}}}}
+     "pretext": {method: {"valid_exact": S, "valid_spearman": S}},
+     "curves": {method: [[{epoch metrics}, ...] per seed]},
+     "pitch_investigation": {...valid accuracies...}}
+
+where ``S = {"mean", "std", "runs"}`` and ``R = {method: {task: {"accuracy": S, ...}}}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +55,90 @@ import torch
 
 from minis2l import __version__
 from minis2l.config import fast_mode
+from minis2l.finetune import FinetuneConfig, finetune
 from minis2l.io import atomic_write, save_json
 from minis2l.pretrain import PretrainConfig, build_model, pretrain
-from minis2l.probe import TASKS, embed, probe_embeddings, split_labels
+from minis2l.probe import TASKS, embed, embed_layers, probe_embeddings, split_labels, subsample
 
 METHODS = ("random", "jigsaw", "rank", "supervised")
 PATCH_KINDS = ("time", "freq", "2d")
-LABEL_FRACTIONS = (0.01, 0.1, 1.0)
+PROBE_FRACTIONS = (0.01, 0.1, 1.0)
+FINETUNE_FRACTIONS = (0.01, 0.1)
+LABEL_FRACTIONS = PROBE_FRACTIONS
+PAIRS = (("rank", "jigsaw"), ("rank", "random"))
+SENSITIVITY_POINTS = 5.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study run (stored under ``config`` in ``results.json``).
+
+    ``soundfonts``: ``"pool"`` (every installed pool SoundFont), ``"pool:N"`` (the first N of
+    the pool), ``"default"`` (pretty_midi's TimGM6mb) or a list of paths. ``pitch_step``:
+    semitones between rendered pitches (24-108). ``probe_subsets``: label subsets averaged
+    at 1 %. ``fast`` uses the fast-mode data set (a few programs and pitches).
+    """
+
+    scale: str = "demo"
+    seeds: int = 3
+    patches: str = "freq"
+    num_patches: int = 6
+    perm_set_size: int = 100
+    epochs: int = 3
+    soundfonts: str | list[str] = "pool:2"
+    pitch_step: int = 4
+    probe_subsets: int = 5
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    ablations: bool = True
+    fast: bool = False
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.finetune, dict):
+            self.finetune = FinetuneConfig(**self.finetune)
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.patches not in PATCH_KINDS:
+            raise ValueError(f"patches must be one of {PATCH_KINDS}, got {self.patches!r}")
+        if not 1 <= self.pitch_step <= 12:
+            raise ValueError(f"pitch_step must be 1-12 semitones, got {self.pitch_step}")
+
+    @classmethod
+    def for_scale(cls, scale: str, **overrides: Any) -> StudyConfig:
+        """The settings of one of :data:`SCALES`, with ``overrides`` on top."""
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+        return cls(**{**SCALES[scale], "scale": scale, **overrides})
+
+
+SCALES: dict[str, dict[str, Any]] = {
+    "fast": {
+        "seeds": 2,
+        "epochs": 1,
+        "soundfonts": "default",
+        "fast": True,
+        "probe_subsets": 2,
+        "ablations": False,
+        "finetune": FinetuneConfig(steps=8, batch_size=16, eval_every=4, max_valid=100),
+    },
+    "demo": {
+        "seeds": 3,
+        "epochs": 3,
+        "soundfonts": "pool:2",
+        "pitch_step": 4,
+        "finetune": FinetuneConfig(steps=100, eval_every=25, max_valid=500),
+    },
+    "full": {
+        "seeds": 3,
+        "epochs": 6,
+        "soundfonts": "pool",
+        "pitch_step": 2,
+        "finetune": FinetuneConfig(steps=300, eval_every=50, max_valid=1000),
+    },
+}
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -60,115 +154,192 @@ def _collect(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any
     }
 
 
+def _mean_runs(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Average several probe results (label subsets) into one."""
+    metrics = ("accuracy", "macro_f1", "valid_accuracy")
+    return {
+        task: {m: float(np.mean([r[task][m] for r in runs])) for m in metrics} for task in TASKS
+    }
+
+
+def paired_difference(a: list[float], b: list[float]) -> dict[str, Any]:
+    """Mean of ``a[s] - b[s]`` over seeds and its 95 % t-interval (None with one seed)."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return {"mean": mean, "ci95": None, "runs": d.tolist()}
+    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "runs": d.tolist()}
+
+
 def logmel_features(features: np.ndarray) -> np.ndarray:
     """The no-encoder baseline: log-mel average-pooled to 32 mel bands x 8 time steps."""
     x = torch.nn.functional.adaptive_avg_pool2d(torch.as_tensor(features), (32, 8))
     return x.flatten(1).numpy()
 
 
+def resolve_soundfonts(spec: str | list[str]) -> list[str] | None:
+    """The SoundFont paths of a :attr:`StudyConfig.soundfonts` value (None: the default)."""
+    from minis2l.data import pool_soundfonts
+
+    if isinstance(spec, list):
+        return [str(p) for p in spec]
+    if spec == "default":
+        return None
+    if spec == "pool":
+        return [str(p) for p in pool_soundfonts()]
+    if spec.startswith("pool:"):
+        return [str(p) for p in pool_soundfonts()[: int(spec.split(":", 1)[1])]]
+    raise ValueError(f"soundfonts must be 'pool', 'pool:N', 'default' or a list, got {spec!r}")
+
+
+def code_version() -> str:
+    """``minis2l <version>`` and, in a git checkout, the commit (``+dirty`` if modified)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "minis2l"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    version = f"minis2l {__version__}"
+    return f"{version} (git {commit[:12]}{'+dirty' if dirty else ''})" if commit else version
+
+
 def train_encoder(
-    method: str, kind: str, seed: int, args: argparse.Namespace, run_dir: Path
-) -> tuple[torch.nn.Module, dict[str, float]]:
-    """An encoder for ``method`` (trained unless ``random``) and its last pretext metrics."""
-    cfg = PretrainConfig(
+    method: str, kind: str, seed: int, cfg: StudyConfig, data: Path, run_dir: Path, progress: bool
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """An encoder for ``method`` (trained unless ``random``) and its per-epoch metrics."""
+    pcfg = PretrainConfig(
         method="rank" if method == "random" else method,
         patches=kind,
-        num_patches=args.num_patches,
-        perm_set_size=args.perm_set_size,
-        epochs=args.epochs,
+        num_patches=cfg.num_patches,
+        perm_set_size=cfg.perm_set_size,
+        epochs=cfg.epochs,
         seed=seed,
-        device=args.device,
-        fast=fast_mode(),
-        data=str(args.data_root),
+        device=cfg.device,
+        fast=cfg.fast,
+        data=str(data),
     )
     if method == "random":
-        torch.manual_seed(cfg.seed)  # the same initialization pretrain() starts from
-        return build_model(cfg).eval(), {}
-    ckpt = pretrain(cfg, run_dir, overwrite=True, progress=args.progress)
-    model = build_model(cfg)
+        torch.manual_seed(pcfg.seed)  # the same initialization pretrain() starts from
+        return build_model(pcfg).eval(), []
+    ckpt = pretrain(pcfg, run_dir, overwrite=True, progress=progress)
+    model = build_model(pcfg)
     model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt["metrics"][-1]
+    return model.eval().cpu(), ckpt["metrics"]
 
 
-def run_study(args: argparse.Namespace) -> dict[str, Any]:
+def _evaluate(
+    model: torch.nn.Module,
+    features: dict[str, np.ndarray],
+    labels: dict[str, dict[str, np.ndarray]],
+    cfg: StudyConfig,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Every regime for one encoder: ``{"probe_0.01": {task: metrics}, ...}``."""
+    emb = {s: embed(model, features[s]) for s in labels}
+    out = _probe_regimes(emb, labels, cfg, seed)
+    for frac in FINETUNE_FRACTIONS:
+        out[f"finetune_{frac}"] = {}
+        for t, task in enumerate(TASKS):
+            keep = subsample(labels["train"][task], frac, seed)
+            out[f"finetune_{frac}"][task] = finetune(
+                model,
+                (features["train"][keep], labels["train"][task][keep]),
+                (features["valid"], labels["valid"][task]),
+                (features["test"], labels["test"][task]),
+                cfg.finetune,
+                seed=1000 * seed + t,
+            )
+    return out
+
+
+def _probe_regimes(
+    emb: dict[str, np.ndarray], labels: dict[str, Any], cfg: StudyConfig, seed: int
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for frac in PROBE_FRACTIONS:
+        subsets = cfg.probe_subsets if frac < 0.05 else 1
+        runs = [
+            probe_embeddings(emb, labels, label_fraction=frac, seed=100 * seed + j)
+            for j in range(subsets)
+        ]
+        out[f"probe_{frac}"] = _mean_runs(runs)
+    return out
+
+
+def run_study(cfg: StudyConfig, out: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """Run the study described in the module docstring; write and return the results."""
     from minis2l.data import build_dataset, load_dataset
 
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if getattr(args, "epochs", None) is None:
-        args.epochs = default_epochs()
     t0 = time.perf_counter()
-    args.data_root = build_dataset(
-        soundfont=args.soundfont, fast=fast_mode(), progress=args.progress
-    )
-    notes = load_dataset(args.data_root)
+    soundfonts = resolve_soundfonts(cfg.soundfonts)
+    pitches = None if cfg.fast else range(24, 109, cfg.pitch_step)
+    data = build_dataset(soundfont=soundfonts, pitches=pitches, fast=cfg.fast, progress=progress)
+    notes = load_dataset(data)
     labels = split_labels(notes)
     features = {s: np.asarray(notes.split(s).features, dtype=np.float32) for s in labels}
-    seeds = list(range(args.seeds))
-    kinds = [args.patches] + [k for k in PATCH_KINDS if k != args.patches]
-    if args.no_ablations:
-        kinds = kinds[:1]
-    jobs = [(m, args.patches, s) for s in seeds for m in METHODS]
-    jobs += [(m, k, seeds[0]) for k in kinds[1:] for m in ("random", "jigsaw", "rank")]
+    seeds = list(range(cfg.seeds))
+    kinds = [cfg.patches] + [k for k in PATCH_KINDS if k != cfg.patches]
+    jobs = [(m, cfg.patches, s) for s in seeds for m in METHODS]
+    if cfg.ablations:
+        jobs += [(m, k, seeds[0]) for k in kinds[1:] for m in ("random", "jigsaw", "rank")]
 
-    probes: dict[tuple[str, str, int], dict[float, dict]] = {}
-    pretext: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    scores: dict[tuple[str, str, int], dict[str, Any]] = {}
+    curves: dict[str, list[list[dict[str, float]]]] = defaultdict(list)
+    layers: dict[str, dict[str, Any]] = {}
+    ablation_emb: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for i, (method, kind, seed) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {method} / {kind} patches / seed {seed}", flush=True)
-        model, last = train_encoder(
-            method, kind, seed, args, out / "runs" / f"{method}-{kind}-{seed}"
+        run_dir = out / "runs" / f"{method}-{kind}-{seed}"
+        model, history = train_encoder(method, kind, seed, cfg, data, run_dir, progress)
+        if kind == cfg.patches:
+            if history:
+                curves[method].append(history)
+            scores[(method, kind, seed)] = _evaluate(model, features, labels, cfg, seed)
+            if seed == seeds[0] and cfg.ablations:
+                layers[method] = _layer_probes(model, features, labels)
+        else:
+            emb = {s: embed(model, features[s]) for s in labels}
+            scores[(method, kind, seed)] = {"probe_1.0": probe_embeddings(emb, labels, seed=seed)}
+        if cfg.ablations and seed == seeds[0] and method in ("random", "jigsaw", "rank"):
+            ablation_emb[(method, kind)] = {s: embed(model, features[s]) for s in labels}
+        last = scores[(method, kind, seed)]["probe_1.0"]
+        print(
+            f"      probe family {last['family']['accuracy']:.3f}  pitch "
+            f"{last['pitch']['accuracy']:.3f}  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
         )
-        if kind == args.patches and last:
-            pretext[method].append(last)
-        emb = {s: embed(model, features[s]) for s in labels}
-        fractions = LABEL_FRACTIONS if kind == args.patches else (1.0,)
-        probes[(method, kind, seed)] = {
-            f: probe_embeddings(emb, labels, label_fraction=f, seed=seed) for f in fractions
-        }
-        fam = probes[(method, kind, seed)][1.0]["family"]["accuracy"]
-        pit = probes[(method, kind, seed)][1.0]["pitch"]["accuracy"]
-        print(f"      family {fam:.3f}  pitch {pit:.3f}  ({time.perf_counter() - t0:.0f} s)")
 
     pooled = {s: logmel_features(f) for s, f in features.items()}
-    results = {
-        "config": {
-            "seeds": args.seeds,
-            "patches": args.patches,
-            "num_patches": args.num_patches,
-            "perm_set_size": args.perm_set_size,
-            "epochs": args.epochs,
-            "fast": fast_mode(),
-            "data": str(args.data_root),
-            "label_fractions": list(LABEL_FRACTIONS),
-            "minis2l_version": __version__,
-        },
-        "methods": {
-            m: _collect([probes[(m, args.patches, s)][1.0] for s in seeds]) for m in METHODS
-        },
-        "ablations": {
-            "label_fraction": {
-                str(f): {
-                    m: _collect([probes[(m, args.patches, s)][f] for s in seeds]) for m in METHODS
-                }
-                for f in LABEL_FRACTIONS
-            },
-            "patches": {
-                k: {
-                    m: _collect([probes[(m, k, seeds[0])][1.0]])
-                    for m in ("random", "jigsaw", "rank")
-                }
-                for k in kinds
-            },
-        },
-        "baselines": {"logmel": _collect([probe_embeddings(pooled, labels)])},
-        "pretext": {
-            m: {k: _summary([r[k] for r in runs]) for k in ("valid_exact", "valid_spearman")}
-            for m, runs in pretext.items()
-            if runs and m != "supervised"
-        },
+    logmel_runs = [_probe_regimes(pooled, labels, cfg, s) for s in seeds]
+    results = _assemble(cfg, scores, logmel_runs, curves, seeds, kinds if cfg.ablations else [])
+    if cfg.ablations:
+        results["pitch_investigation"] = _pitch_investigation(
+            layers, scores, ablation_emb, labels, kinds
+        )
+    results["config"] |= {
+        "data": str(data),
+        "soundfonts": notes.metadata["params"]["soundfonts"],
+        "notes": len(notes),
+        "notes_per_split": notes.metadata["counts"]["notes_per_split"],
+        "command": " ".join(["python -m minis2l", *sys.argv[1:]])
+        if Path(sys.argv[0]).name in ("__main__.py", "minis2l")
+        else f"minis2l.study.run_study(StudyConfig.for_scale({cfg.scale!r}))",
+        "code_version": code_version(),
+        "seconds": time.perf_counter() - t0,
     }
-    results["config"]["seconds"] = time.perf_counter() - t0
     save_json(out / "results.json", results)
     markdown = results_markdown(results)
     atomic_write(out / "results.md", lambda p: p.write_text(markdown))
@@ -176,180 +347,424 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _assemble(
+    cfg: StudyConfig,
+    scores: dict[tuple[str, str, int], dict[str, Any]],
+    logmel_runs: list[dict[str, Any]],
+    curves: dict[str, list[list[dict[str, float]]]],
+    seeds: list[int],
+    kinds: list[str],
+) -> dict[str, Any]:
+    main = {m: [scores[(m, cfg.patches, s)] for s in seeds] for m in METHODS}
+
+    def regime(key: str, with_logmel: bool) -> dict[str, Any]:
+        r = {m: _collect([run[key] for run in main[m]]) for m in METHODS}
+        if with_logmel:
+            r["logmel"] = _collect([run[key] for run in logmel_runs])
+        return r
+
+    regimes = {
+        "probe": {str(f): regime(f"probe_{f}", True) for f in PROBE_FRACTIONS},
+        "finetune": {str(f): regime(f"finetune_{f}", False) for f in FINETUNE_FRACTIONS},
+    }
+    keys = [f"probe_{f}" for f in PROBE_FRACTIONS] + [f"finetune_{f}" for f in FINETUNE_FRACTIONS]
+    paired = {
+        f"{a}-{b}": {
+            key: {
+                task: paired_difference(
+                    [run[key][task]["accuracy"] for run in main[a]],
+                    [run[key][task]["accuracy"] for run in main[b]],
+                )
+                for task in TASKS
+            }
+            for key in keys
+        }
+        for a, b in PAIRS
+    }
+    fam = regimes["probe"]["0.1"]
+    pretext = {}
+    for m, runs in curves.items():
+        if m != "supervised":
+            pretext[m] = {
+                k: _summary([h[-1][k] for h in runs]) for k in ("valid_exact", "valid_spearman")
+            }
+    return {
+        "config": {
+            **{k: v for k, v in asdict(cfg).items()},
+            "label_fractions": list(PROBE_FRACTIONS),
+            "finetune_fractions": list(FINETUNE_FRACTIONS),
+            "minis2l_version": __version__,
+        },
+        "methods": {m: regimes["probe"]["1.0"][m] for m in METHODS},
+        "regimes": regimes,
+        "sensitivity": {
+            "family_probe_0.1": fam["supervised"]["family"]["accuracy"]["mean"]
+            - fam["random"]["family"]["accuracy"]["mean"]
+        },
+        "paired": paired,
+        "ablations": {
+            "label_fraction": {
+                f: {m: r for m, r in by.items() if m != "logmel"}
+                for f, by in regimes["probe"].items()
+            },
+            "patches": {
+                k: {
+                    m: _collect([scores[(m, k, seeds[0])]["probe_1.0"]])
+                    for m in ("random", "jigsaw", "rank")
+                }
+                for k in kinds
+            },
+        },
+        "baselines": {"logmel": regimes["probe"]["1.0"]["logmel"]},
+        "pretext": pretext,
+        "curves": dict(curves),
+    }
+
+
+def _valid_accuracy(emb: dict[str, np.ndarray], labels: dict[str, Any]) -> dict[str, float]:
+    res = probe_embeddings(emb, labels)
+    return {task: res[task]["valid_accuracy"] for task in TASKS}
+
+
+def _layer_probes(
+    model: torch.nn.Module, features: dict[str, np.ndarray], labels: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """Valid probe accuracy of each layer's features (seed 0, main patch type)."""
+    per_split = {s: embed_layers(model, features[s]) for s in labels}
+    names = per_split["train"].keys()
+    return {
+        name: _valid_accuracy({s: per_split[s][name] for s in labels}, labels) for name in names
+    }
+
+
+def _pitch_investigation(
+    layers: dict[str, dict[str, Any]],
+    scores: dict[tuple[str, str, int], dict[str, Any]],
+    ablation_emb: dict[tuple[str, str], dict[str, np.ndarray]],
+    labels: dict[str, Any],
+    kinds: list[str],
+) -> dict[str, Any]:
+    """Valid-only probes: which layer, which patch type, which combination helps pitch."""
+    patches = {
+        k: {
+            m: {t: scores[(m, k, 0)]["probe_1.0"][t]["valid_accuracy"] for t in TASKS}
+            for m in ("random", "jigsaw", "rank")
+        }
+        for k in kinds
+    }
+    combined = {}
+    for m in ("random", "jigsaw", "rank"):
+        emb = {s: np.concatenate([ablation_emb[(m, k)][s] for k in kinds], axis=1) for s in labels}
+        combined[m] = _valid_accuracy(emb, labels)
+    return {
+        "split": "valid",
+        "layers": layers,
+        "patches": patches,
+        "combined_" + "+".join(kinds): combined,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
 def _cell(s: dict[str, Any]) -> str:
+    """``mean ± std`` in %, or the single value when there is one run."""
+    if len(s.get("runs", [])) <= 1:
+        return f"{100 * s['mean']:.1f}"
     return f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
 
 
-def results_markdown(results: dict[str, Any]) -> str:
-    """The results as Markdown tables (accuracy and macro-F1 in %, mean ± std over seeds)."""
-    cfg = results["config"]
-    lines = [
-        f"# minis2l study: {cfg['patches']} patches, K = {cfg['num_patches']}, "
-        f"{cfg['seeds']} seed(s), {cfg['epochs']} epochs{' (fast mode)' if cfg['fast'] else ''}",
-        "",
-        "Linear probes on frozen encoders; test split (instruments unseen in training); "
-        "mean ± std over seeds, in %.",
-        "",
-        "| encoder | family acc. | family macro-F1 | pitch acc. | pitch macro-F1 |",
-        "|---|---|---|---|---|",
-    ]
-    rows = dict(results["methods"]) | {"log-mel (no encoder)": results["baselines"]["logmel"]}
-    for name, r in rows.items():
+def _diff_cell(d: dict[str, Any]) -> str:
+    ci = d["ci95"]
+    text = f"{100 * d['mean']:+.1f}"
+    return text + (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else "")
+
+
+def verdicts(results: dict[str, Any]) -> list[str]:
+    """Plain sentences computed from the numbers: per regime and task, who beats whom.
+
+    A difference counts when its paired 95 % interval excludes zero (with one seed: never).
+    """
+    lines = []
+    sens = 100 * results["sensitivity"]["family_probe_0.1"]
+    if sens < SENSITIVITY_POINTS:
         lines.append(
-            f"| {name} | {_cell(r['family']['accuracy'])} | {_cell(r['family']['macro_f1'])} | "
-            f"{_cell(r['pitch']['accuracy'])} | {_cell(r['pitch']['macro_f1'])} |"
+            f"Sensitivity: supervised beats random by only {sens:.1f} points on family with 10 % "
+            f"of the labels (< {SENSITIVITY_POINTS:.0f}): this study cannot tell "
+            "representations apart."
         )
-    lines += ["", "## Label fraction (probe trained on a fraction of train labels; accuracy %)", ""]
-    fracs = list(results["ablations"]["label_fraction"])
-    lines.append(
-        "| encoder | "
-        + " | ".join(f"family @{f}" for f in fracs)
-        + " | "
-        + " | ".join(f"pitch @{f}" for f in fracs)
-        + " |"
-    )
-    lines.append("|---" * (1 + 2 * len(fracs)) + "|")
-    for m in results["methods"]:
-        cells = [
-            _cell(results["ablations"]["label_fraction"][f][m][t]["accuracy"])
-            for t in TASKS
-            for f in fracs
-        ]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += [
+    else:
+        lines.append(
+            f"Sensitivity: supervised beats random by {sens:.1f} points on family with 10 % of "
+            "the labels, so the probe can see a better representation."
+        )
+    for pair, by_regime in results["paired"].items():
+        a, b = pair.split("-")
+        for key, by_task in by_regime.items():
+            for task, d in by_task.items():
+                ci = d["ci95"]
+                if ci is not None and ci[0] > 0:
+                    word = "beats"
+                elif ci is not None and ci[1] < 0:
+                    word = "loses to"
+                else:
+                    word = "is not separable from"
+                lines.append(
+                    f"{key.replace('_', ' ')}, {task}: {a} {word} {b} ({_diff_cell(d)} points)."
+                )
+    for frac, by_method in results["regimes"]["probe"].items():
+        for task in TASKS:
+            base = by_method["logmel"][task]["accuracy"]["mean"]
+            above = [m for m in METHODS if by_method[m][task]["accuracy"]["mean"] > base]
+            lines.append(
+                f"probe {frac}, {task}: above the log-mel probe ({100 * base:.1f}): "
+                + (", ".join(above) if above else "none")
+                + "."
+            )
+    return lines
+
+
+def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
+    """The results as Markdown (accuracy in %, mean ± std over seeds; test split).
+
+    ``heading_level`` is the level of the title; sections are one level below (use 3 or more
+    to embed the tables under a notebook's own headings).
+    """
+    cfg = results["config"]
+    h1, h2 = "#" * heading_level, "#" * (heading_level + 1)
+    sfs = ", ".join(s["name"] for s in cfg.get("soundfonts", []))
+    lines = [
+        f"{h1} minis2l study ({cfg.get('scale', '?')}): {cfg['patches']} patches, "
+        f"K = {cfg['num_patches']}, {cfg['seeds']} seed(s), {cfg['epochs']} epochs"
+        f"{' (fast mode)' if cfg['fast'] else ''}",
         "",
-        "## Patch type (first seed; accuracy %)",
+        f"{cfg.get('notes', '?')} notes from {sfs or '?'}; test split = instruments never "
+        "seen in training; accuracy in %, mean ± std over seeds (one value: one run).",
         "",
-        "| patches | encoder | family | pitch |",
-        "|---|---|---|---|",
     ]
-    for kind, by_method in results["ablations"]["patches"].items():
-        for m, r in by_method.items():
-            lines.append(
-                f"| {kind} | {m} | {_cell(r['family']['accuracy'])} | "
-                f"{_cell(r['pitch']['accuracy'])} |"
-            )
+    for kind, fracs in results["regimes"].items():
+        title = "Linear probe (frozen encoder)" if kind == "probe" else "Fine-tuning"
+        lines += [f"{h2} {title}, by fraction of train labels", ""]
+        head = [f"{t} {float(f):g}" for t in TASKS for f in fracs]
+        lines.append("| encoder | " + " | ".join(head) + " |")
+        lines.append("|---" * (1 + len(head)) + "|")
+        for m in next(iter(fracs.values())):
+            cells = [_cell(fracs[f][m][t]["accuracy"]) for t in TASKS for f in fracs]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [f"{h2} Paired differences over seeds (points, [95 % interval])", ""]
+    keys = list(next(iter(results["paired"].values())))
+    lines.append("| pair | task | " + " | ".join(k.replace("_", " ") for k in keys) + " |")
+    lines.append("|---" * (2 + len(keys)) + "|")
+    for pair, by_key in results["paired"].items():
+        for t in TASKS:
+            cells = [_diff_cell(by_key[k][t]) for k in keys]
+            lines.append(f"| {pair} | {t} | " + " | ".join(cells) + " |")
+    lines += ["", f"{h2} What the numbers say", ""]
+    lines += [f"- {v}" for v in verdicts(results)]
+    if results["ablations"]["patches"]:
+        lines += ["", f"{h2} Patch type (seed 0, probe on 100 %; accuracy %)", ""]
+        lines += ["| patches | encoder | family | pitch |", "|---|---|---|---|"]
+        for kind, by_method in results["ablations"]["patches"].items():
+            for m, r in by_method.items():
+                lines.append(
+                    f"| {kind} | {m} | {_cell(r['family']['accuracy'])} | "
+                    f"{_cell(r['pitch']['accuracy'])} |"
+                )
+    if "pitch_investigation" in results:
+        pi = results["pitch_investigation"]
+        lines += ["", f"{h2} Pitch investigation (valid split only; probe accuracy %)", ""]
+        lines += ["| what | encoder | family | pitch |", "|---|---|---|---|"]
+        for m, by_layer in pi["layers"].items():
+            for layer, acc in by_layer.items():
+                lines.append(
+                    f"| layer {layer} | {m} | {100 * acc['family']:.1f} | "
+                    f"{100 * acc['pitch']:.1f} |"
+                )
+        for kind, by_method in pi["patches"].items():
+            for m, acc in by_method.items():
+                lines.append(
+                    f"| {kind} patches | {m} | {100 * acc['family']:.1f} | "
+                    f"{100 * acc['pitch']:.1f} |"
+                )
+        for key, by_method in pi.items():
+            if key.startswith("combined_"):
+                for m, acc in by_method.items():
+                    lines.append(
+                        f"| {key.removeprefix('combined_')} | {m} | "
+                        f"{100 * acc['family']:.1f} | {100 * acc['pitch']:.1f} |"
+                    )
     if results["pretext"]:
-        lines += [
-            "",
-            "## Pretext task on valid (last epoch)",
-            "",
-            "| method | exact reorder | Spearman |",
-            "|---|---|---|",
-        ]
+        lines += ["", f"{h2} Pretext task on valid (last epoch)", ""]
+        lines += ["| method | exact reorder % | Spearman |", "|---|---|---|"]
         for m, r in results["pretext"].items():
-            lines.append(
-                f"| {m} | {_cell(r['valid_exact'])} | "
-                f"{r['valid_spearman']['mean']:.3f} ± {r['valid_spearman']['std']:.3f} |"
-            )
+            s = r["valid_spearman"]
+            spread = f" ± {s['std']:.3f}" if len(s["runs"]) > 1 else ""
+            lines.append(f"| {m} | {_cell(r['valid_exact'])} | {s['mean']:.3f}{spread} |")
     return "\n".join(lines) + "\n"
 
 
+COLORS = {
+    "random": "#7f7f7f",
+    "jigsaw": "#d95f02",
+    "rank": "#1b9e77",
+    "supervised": "#7570b3",
+    "logmel": "#000000",
+}
+
+
 def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
-    """Write ``accuracy.png`` and ``label_fraction.png``; return their paths."""
+    """Write ``accuracy.png``, ``label_fraction.png`` and ``pretext_curves.png``."""
     from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     paths = []
-    methods = list(results["methods"])
-    fig = Figure(figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.6))
     axes = fig.subplots(1, 2)
     for ax, task in zip(axes, TASKS, strict=True):
-        means = [100 * results["methods"][m][task]["accuracy"]["mean"] for m in methods]
-        stds = [100 * results["methods"][m][task]["accuracy"]["std"] for m in methods]
-        ax.bar(
-            methods, means, yerr=stds, capsize=4, color=["#999", "#d95f02", "#1b9e77", "#7570b3"]
-        )
+        r = results["methods"]
+        means = [100 * r[m][task]["accuracy"]["mean"] for m in METHODS]
+        stds = [100 * r[m][task]["accuracy"]["std"] for m in METHODS]
+        ax.bar(METHODS, means, yerr=stds, capsize=4, color=[COLORS[m] for m in METHODS])
         base = 100 * results["baselines"]["logmel"][task]["accuracy"]["mean"]
         ax.axhline(base, ls="--", c="k", lw=1, label="log-mel probe")
-        ax.set_title(f"{task}: linear probe, test accuracy")
-        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{task}: linear probe, all train labels")
+        ax.set_ylabel("test accuracy (%)")
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     paths.append(out / "accuracy.png")
     atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
 
-    fracs = [float(f) for f in results["ablations"]["label_fraction"]]
-    fig = Figure(figsize=(9, 3.5))
-    axes = fig.subplots(1, 2)
-    for ax, task in zip(axes, TASKS, strict=True):
-        for m in methods:
-            r = [results["ablations"]["label_fraction"][str(f)][m][task]["accuracy"] for f in fracs]
-            ax.errorbar(
-                fracs,
-                [100 * x["mean"] for x in r],
-                yerr=[100 * x["std"] for x in r],
-                marker="o",
-                capsize=3,
-                label=m,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("fraction of train labels")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(task)
-        ax.legend(fontsize=8)
+    fig = Figure(figsize=(10, 6.4))
+    axes = fig.subplots(2, 2, squeeze=False)
+    for row, (kind, fracs) in enumerate(results["regimes"].items()):
+        xs = [float(f) for f in fracs]
+        for ax, task in zip(axes[row], TASKS, strict=True):
+            for m in next(iter(fracs.values())):
+                r = [fracs[f][m][task]["accuracy"] for f in fracs]
+                ax.errorbar(
+                    xs,
+                    [100 * x["mean"] for x in r],
+                    yerr=[100 * x["std"] for x in r],
+                    marker="o",
+                    capsize=3,
+                    label=m,
+                    color=COLORS[m],
+                    ls="--" if m == "logmel" else "-",
+                )
+            ax.set_xscale("log")
+            ax.set_xticks(xs, [f"{100 * x:g} %" for x in xs])
+            ax.minorticks_off()
+            ax.set_xlabel("fraction of train labels")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"{task}: {'linear probe' if kind == 'probe' else 'fine-tuning'}")
+            ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "label_fraction.png")
     atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
+
+    if results["curves"]:
+        fig = Figure(figsize=(10, 3.4))
+        axes = fig.subplots(1, 2)
+        for m, runs in results["curves"].items():
+            key = "valid_accuracy" if m == "supervised" else "valid_spearman"
+            ax = axes[1] if m == "supervised" else axes[0]
+            for j, hist in enumerate(runs):
+                ax.plot(
+                    [h["epoch"] for h in hist],
+                    [h[key] for h in hist],
+                    marker="o",
+                    color=COLORS[m],
+                    alpha=0.8,
+                    label=m if j == 0 else None,
+                )
+        axes[0].set_title("pretext on valid: Spearman of predicted order")
+        axes[0].set_ylabel("Spearman")
+        axes[1].set_title("supervised on valid: family accuracy")
+        axes[1].set_ylabel("accuracy")
+        for ax in axes:
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(out / "pretext_curves.png")
+        atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
     return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m minis2l demo``."""
-    d = PretrainConfig.__dataclass_fields__
-    parser.add_argument("--soundfont", metavar="PATH", help="SoundFont (default: TimGM6mb)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds (default 3)")
-    parser.add_argument("--out", metavar="DIR", default="runs/demo", help="default %(default)s")
     parser.add_argument(
-        "--patches",
-        default=d["patches"].default,
-        choices=PATCH_KINDS,
-        help="patch type of the main comparison (default %(default)s)",
-    )
-    parser.add_argument(
-        "--num-patches",
-        type=int,
-        default=d["num_patches"].default,
-        metavar="K",
-        help="default %(default)s",
-    )
-    parser.add_argument(
-        "--perm-set-size",
-        type=int,
-        default=100,
-        metavar="P",
-        help="jigsaw's fixed set (default 100)",
-    )
-    parser.add_argument(
-        "--epochs",
-        type=int,
+        "--scale",
+        choices=list(SCALES),
         default=None,
-        metavar="N",
-        help="training epochs per encoder (default 4, 1 with --fast)",
+        help="demo (default; part of the SoundFont pool, minutes), full (the whole pool, what "
+        "`make study` runs), fast (seconds; same as --fast)",
+    )
+    parser.add_argument(
+        "--soundfont",
+        metavar="PATH",
+        action="append",
+        help="SoundFont(s) to use instead of the scale's (repeat for several)",
+    )
+    parser.add_argument("--seeds", type=int, metavar="N", help="seeds (default 3)")
+    parser.add_argument(
+        "--out", metavar="DIR", default="runs/demo", help="output folder (default %(default)s)"
+    )
+    parser.add_argument("--patches", choices=PATCH_KINDS, help="patch type (default freq)")
+    parser.add_argument("--num-patches", type=int, metavar="K", help="K (default 6)")
+    parser.add_argument(
+        "--perm-set-size", type=int, metavar="P", help="jigsaw's fixed set (default 100)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, metavar="N", help="pretraining epochs (default: the scale's)"
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--no-ablations", action="store_true", help="skip the patch ablation")
+    parser.add_argument(
+        "--no-ablations", action="store_true", help="skip the patch ablation and pitch probes"
+    )
 
 
-def default_epochs() -> int:
-    """Training epochs per encoder in the study: 4, or 1 in fast mode."""
-    return 1 if fast_mode() else 4
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
+    """The :class:`StudyConfig` a command line asks for."""
+    scale = args.scale or ("fast" if fast_mode() else "demo")
+    overrides: dict[str, Any] = {"device": args.device}
+    for name in ("seeds", "patches", "num_patches", "perm_set_size", "epochs"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.soundfont:
+        overrides["soundfonts"] = list(args.soundfont)
+    if args.no_ablations:
+        overrides["ablations"] = False
+    return StudyConfig.for_scale(scale, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``python -m minis2l demo``; errors become one line on stderr and exit 2."""
-    if args.seeds < 1:
-        print("minis2l demo: error: --seeds must be at least 1", file=sys.stderr)
-        return 2
-    args.progress = sys.stderr.isatty()
     try:
-        results = run_study(args)
+        cfg = config_from_args(args)
+        results = run_study(cfg, args.out, progress=sys.stderr.isatty())
     except (ValueError, FileNotFoundError) as err:
         print(f"minis2l demo: error: {err}", file=sys.stderr)
         return 2
     print()
     print(results_markdown(results))
-    print(
-        f"wrote {args.out}/results.json, results.md, accuracy.png, label_fraction.png "
-        f"in {results['config']['seconds']:.0f} s"
-    )
+    seconds = results["config"]["seconds"]
+    print(f"wrote {args.out}/results.json, results.md and plots in {seconds:.0f} s")
     return 0
+
+
+__all__ = [
+    "SCALES",
+    "StudyConfig",
+    "paired_difference",
+    "plot_results",
+    "results_markdown",
+    "run_study",
+    "verdicts",
+]
