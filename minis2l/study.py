@@ -543,6 +543,12 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
         "seen in training; accuracy in %, mean ± std over seeds (one value: one run).",
         "",
     ]
+    if "command" in cfg:
+        lines += [
+            f"Command: `{cfg['command']}`; code: {cfg['code_version']}; "
+            f"{cfg['seconds'] / 60:.1f} min.",
+            "",
+        ]
     for kind, fracs in results["regimes"].items():
         title = "Linear probe (frozen encoder)" if kind == "probe" else "Fine-tuning"
         lines += [f"{h2} {title}, by fraction of train labels", ""]

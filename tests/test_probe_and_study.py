@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import RidgeClassifier
 
 from minis2l import probe, study
+from minis2l.data import POOL
+from minis2l.finetune import FinetuneConfig, finetune
+from minis2l.models import PermutationModel
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _blobs(n: int, seed: int, classes: int = 4, dim: int = 20):
@@ -50,33 +57,139 @@ def test_subsample_is_stratified_and_deterministic():
         probe.subsample(labels, 0.0, seed=0)
 
 
-def test_fast_study_writes_the_promised_results(tmp_path):
-    args = argparse.Namespace(
-        soundfont=None,
-        seeds=2,
-        out=str(tmp_path),
-        patches="freq",
-        num_patches=4,
-        perm_set_size=10,
-        epochs=1,
-        device="cpu",
-        no_ablations=False,
-        progress=False,
+def test_paired_difference_matches_scipys_one_sample_t_interval():
+    from scipy import stats
+
+    a, b = [0.61, 0.58, 0.66, 0.60], [0.55, 0.57, 0.59, 0.50]
+    d = study.paired_difference(a, b)
+    ci = stats.ttest_1samp(np.subtract(a, b), 0.0).confidence_interval(0.95)
+    assert d["mean"] == pytest.approx(np.mean(np.subtract(a, b)))
+    assert d["ci95"] == pytest.approx([ci.low, ci.high])
+    assert study.paired_difference([0.5], [0.4])["ci95"] is None
+
+
+def _toy_notes(n: int, seed: int):
+    """Log-mel-shaped inputs whose class is which frequency band is bright."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(size=(n, 64, 63)).astype(np.float32)
+    for i, c in enumerate(y):
+        x[i, 20 * c : 20 * c + 20] += 2.0
+    return x, y + 40  # labels need not be 0..C-1
+
+
+def test_finetune_learns_leaves_the_model_alone_and_stops_on_valid():
+    torch.manual_seed(0)
+    model = PermutationModel("rank", "freq", 4, dim=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train, valid, test = _toy_notes(96, 0), _toy_notes(60, 1), _toy_notes(60, 2)
+    cfg = FinetuneConfig(steps=40, batch_size=16, eval_every=10, max_valid=60)
+    a = finetune(model, train, valid, test, cfg, seed=0)
+    assert a["accuracy"] > 0.8 and a["best_step"] in (10, 20, 30, 40)
+    scrambled = (test[0], np.random.default_rng(0).permutation(test[1]))
+    b = finetune(model, train, valid, scrambled, cfg, seed=0)
+    assert (a["best_step"], a["valid_accuracy"]) == (b["best_step"], b["valid_accuracy"])
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    with pytest.raises(ValueError, match="steps"):
+        FinetuneConfig(steps=0)
+
+
+def check_results_schema(results: dict, seeds: int) -> None:
+    """The keys and shapes ``results.json`` promises (see minis2l.study's docstring)."""
+    methods = {"random", "jigsaw", "rank", "supervised"}
+    assert results["methods"].keys() == methods
+    assert set(results["regimes"]) == {"probe", "finetune"}
+    assert set(results["regimes"]["probe"]) == {"0.01", "0.1", "1.0"}
+    assert set(results["regimes"]["finetune"]) == {"0.01", "0.1"}
+    for kind, fracs in results["regimes"].items():
+        for by_method in fracs.values():
+            assert by_method.keys() == (methods | {"logmel"} if kind == "probe" else methods)
+            for r in by_method.values():
+                for task in ("family", "pitch"):
+                    s = r[task]["accuracy"]
+                    assert len(s["runs"]) == seeds and 0 <= s["mean"] <= 1
+                    assert s["mean"] == pytest.approx(np.mean(s["runs"]))
+    assert results["methods"]["rank"] == results["regimes"]["probe"]["1.0"]["rank"]
+    assert results["baselines"]["logmel"] == results["regimes"]["probe"]["1.0"]["logmel"]
+    fam = results["regimes"]["probe"]["0.1"]
+    assert results["sensitivity"]["family_probe_0.1"] == pytest.approx(
+        fam["supervised"]["family"]["accuracy"]["mean"]
+        - fam["random"]["family"]["accuracy"]["mean"]
     )
-    results = study.run_study(args)
+    keys = {"probe_0.01", "probe_0.1", "probe_1.0", "finetune_0.01", "finetune_0.1"}
+    assert set(results["paired"]) == {"rank-jigsaw", "rank-random"}
+    for pair, by_key in results["paired"].items():
+        assert set(by_key) == keys
+        a, b = pair.split("-")
+        for key, by_task in by_key.items():
+            kind, frac = key.split("_")
+            for task, d in by_task.items():
+                r = results["regimes"][kind][frac]
+                diff = np.subtract(r[a][task]["accuracy"]["runs"], r[b][task]["accuracy"]["runs"])
+                assert d["mean"] == pytest.approx(diff.mean())
+                if seeds == 1:
+                    assert d["ci95"] is None
+                else:
+                    assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
+    cfg = results["config"]
+    assert cfg["seeds"] == seeds and cfg["notes"] > 0 and cfg["soundfonts"]
+    assert all(
+        set(sf) == {"name", "sha256"} and len(sf["sha256"]) == 64 for sf in cfg["soundfonts"]
+    )
+    assert cfg["command"] and cfg["code_version"].startswith("minis2l")
+    assert results["curves"].keys() == {"jigsaw", "rank", "supervised"}
+    assert all(len(runs) == seeds for runs in results["curves"].values())
+
+
+def test_fast_study_writes_the_promised_results(tmp_path):
+    cfg = study.StudyConfig.for_scale("fast", num_patches=4, perm_set_size=10, device="cpu")
+    results = study.run_study(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "results.json").read_text())
-    assert on_disk["methods"].keys() == {"random", "jigsaw", "rank", "supervised"}
-    for method in on_disk["methods"].values():
-        for task in ("family", "pitch"):
-            for metric in ("accuracy", "macro_f1"):
-                s = method[task][metric]
-                assert len(s["runs"]) == 2 and 0 <= s["mean"] <= 1
-                assert s["mean"] == pytest.approx(np.mean(s["runs"]))
-    assert set(on_disk["ablations"]["patches"]) == {"time", "freq", "2d"}
-    assert set(on_disk["ablations"]["label_fraction"]) == {"0.01", "0.1", "1.0"}
-    full = on_disk["ablations"]["label_fraction"]["1.0"]
-    assert full["rank"] == on_disk["methods"]["rank"]
-    for name in ("results.md", "accuracy.png", "label_fraction.png"):
+    check_results_schema(on_disk, seeds=2)
+    assert on_disk["config"]["scale"] == "fast" and results["config"]["seeds"] == 2
+    for name in ("results.md", "accuracy.png", "label_fraction.png", "pretext_curves.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert "| rank |" in (tmp_path / "results.md").read_text()
-    assert results["config"]["seeds"] == 2
+    text = (tmp_path / "results.md").read_text()
+    assert "| rank |" in text and "Fine-tuning" in text and "± 0.0 |" not in text
+    for line, (pair, key, task) in zip(
+        [v for v in study.verdicts(on_disk) if " from " in v or " beats " in v or " loses " in v],
+        [(p, k, t) for p, by in on_disk["paired"].items() for k in by for t in by[k]],
+        strict=True,
+    ):
+        lo, hi = on_disk["paired"][pair][key][task]["ci95"]
+        word = "beats" if lo > 0 else "loses to" if hi < 0 else "is not separable from"
+        assert f"{task}: {pair.split('-')[0]} {word}" in line
+
+
+def test_one_seed_study_with_ablations_reports_no_interval(tmp_path):
+    cfg = study.StudyConfig.for_scale(
+        "fast", seeds=1, num_patches=4, perm_set_size=10, device="cpu", ablations=True
+    )
+    results = study.run_study(cfg, tmp_path)
+    check_results_schema(results, seeds=1)
+    assert set(results["ablations"]["patches"]) == {"time", "freq", "2d"}
+    pi = results["pitch_investigation"]
+    assert pi["split"] == "valid" and set(pi["patches"]) == {"time", "freq", "2d"}
+    assert set(pi["layers"]["rank"]) == {"conv", "patch", "context"}
+    assert set(pi["layers"]["supervised"]) == {"conv", "patch"}
+
+
+def test_committed_full_study_matches_what_make_study_runs():
+    """results/ holds the last `make study`: its schema, and its config equals today's."""
+    path = ROOT / "results" / "results.json"
+    assert path.is_file(), "results/results.json is missing: run `make study` and commit it"
+    results = json.loads(path.read_text())
+    check_results_schema(results, seeds=results["config"]["seeds"])
+    today = dataclasses.asdict(study.StudyConfig.for_scale("full"))
+    for key, value in today.items():
+        if key != "device":
+            assert results["config"][key] == value, key
+    assert "--scale full" in results["config"]["command"]
+    names = [sf["name"] for sf in results["config"]["soundfonts"]]
+    assert names == [e.name for e in POOL], names
+    assert "pitch_investigation" in results
+    for name in ("results.md", "accuracy.png", "label_fraction.png", "pretext_curves.png"):
+        assert (path.parent / name).is_file(), name
+    text = (path.parent / "results.md").read_text()
+    assert results["config"]["command"] in text and results["config"]["code_version"] in text
