@@ -17,9 +17,9 @@ log-mel itself (average-pooled to 32 x 8, no encoder) is reported in the probe r
 Then: mean ± std over seeds; for rank - jigsaw and rank - random the paired difference per
 seed, its mean and 95 % t-interval; a **sensitivity** line (supervised - random on family with
 10 % of the labels: if even labels do not move the probe, the study cannot tell representations
-apart); the pretext curves on valid. With ablations, seed 0 also trains jigsaw and rank on the
-other patch types, and a **pitch investigation** on valid only probes other layers (conv
-features, patch embeddings, the context layer) and patch-type combinations.
+apart); the pretext curves on valid. With ablations, seed 0 also trains rank (and takes a
+random encoder) on the other patch types, and a **pitch investigation** on valid only probes
+other layers (conv features, patch embeddings, the context layer) and patch-type combinations.
 
 Three scales (:data:`SCALES`): ``fast`` (CI, seconds), ``demo`` (``make demo``, part of the
 SoundFont pool, minutes) and ``full`` (``make study``, the whole pool, the committed
@@ -66,6 +66,8 @@ PROBE_FRACTIONS = (0.01, 0.1, 1.0)
 FINETUNE_FRACTIONS = (0.01, 0.1)
 LABEL_FRACTIONS = PROBE_FRACTIONS
 PAIRS = (("rank", "jigsaw"), ("rank", "random"))
+#: Encoders the patch-type ablation and the pitch investigation train on the other patch types.
+ABLATION_METHODS = ("random", "rank")
 SENSITIVITY_POINTS = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,10 +135,10 @@ SCALES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "seeds": 3,
-        "epochs": 6,
+        "epochs": 4,
         "soundfonts": "pool",
         "pitch_step": 2,
-        "finetune": FinetuneConfig(steps=300, eval_every=50, max_valid=1000),
+        "finetune": FinetuneConfig(steps=150, eval_every=50, max_valid=500),
     },
 }
 
@@ -244,8 +246,9 @@ def _evaluate(
     labels: dict[str, dict[str, np.ndarray]],
     cfg: StudyConfig,
     seed: int,
-) -> dict[str, dict[str, Any]]:
-    """Every regime for one encoder: ``{"probe_0.01": {task: metrics}, ...}``."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Every regime for one encoder, ``{"probe_0.01": {task: metrics}, ...}``, and its
+    embeddings of each split."""
     emb = {s: embed(model, features[s]) for s in labels}
     out = _probe_regimes(emb, labels, cfg, seed)
     for frac in FINETUNE_FRACTIONS:
@@ -260,7 +263,7 @@ def _evaluate(
                 cfg.finetune,
                 seed=1000 * seed + t,
             )
-    return out
+    return out, emb
 
 
 def _probe_regimes(
@@ -294,7 +297,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, progress: bool = False) -> d
     kinds = [cfg.patches] + [k for k in PATCH_KINDS if k != cfg.patches]
     jobs = [(m, cfg.patches, s) for s in seeds for m in METHODS]
     if cfg.ablations:
-        jobs += [(m, k, seeds[0]) for k in kinds[1:] for m in ("random", "jigsaw", "rank")]
+        jobs += [(m, k, seeds[0]) for k in kinds[1:] for m in ABLATION_METHODS]
 
     scores: dict[tuple[str, str, int], dict[str, Any]] = {}
     curves: dict[str, list[list[dict[str, float]]]] = defaultdict(list)
@@ -307,14 +310,14 @@ def run_study(cfg: StudyConfig, out: str | Path, *, progress: bool = False) -> d
         if kind == cfg.patches:
             if history:
                 curves[method].append(history)
-            scores[(method, kind, seed)] = _evaluate(model, features, labels, cfg, seed)
+            scores[(method, kind, seed)], emb = _evaluate(model, features, labels, cfg, seed)
             if seed == seeds[0] and cfg.ablations:
                 layers[method] = _layer_probes(model, features, labels)
         else:
             emb = {s: embed(model, features[s]) for s in labels}
             scores[(method, kind, seed)] = {"probe_1.0": probe_embeddings(emb, labels, seed=seed)}
-        if cfg.ablations and seed == seeds[0] and method in ("random", "jigsaw", "rank"):
-            ablation_emb[(method, kind)] = {s: embed(model, features[s]) for s in labels}
+        if cfg.ablations and seed == seeds[0] and method in ABLATION_METHODS:
+            ablation_emb[(method, kind)] = emb
         last = scores[(method, kind, seed)]["probe_1.0"]
         print(
             f"      probe family {last['family']['accuracy']:.3f}  pitch "
@@ -408,10 +411,7 @@ def _assemble(
                 for f, by in regimes["probe"].items()
             },
             "patches": {
-                k: {
-                    m: _collect([scores[(m, k, seeds[0])]["probe_1.0"]])
-                    for m in ("random", "jigsaw", "rank")
-                }
+                k: {m: _collect([scores[(m, k, seeds[0])]["probe_1.0"]]) for m in ABLATION_METHODS}
                 for k in kinds
             },
         },
@@ -422,7 +422,11 @@ def _assemble(
 
 
 def _valid_accuracy(emb: dict[str, np.ndarray], labels: dict[str, Any]) -> dict[str, float]:
-    res = probe_embeddings(emb, labels)
+    """Probe accuracy on valid (penalty chosen on valid too); the test split is not used."""
+    splits = {"train": "train", "valid": "valid", "test": "valid"}
+    res = probe_embeddings(
+        {s: emb[src] for s, src in splits.items()}, {s: labels[src] for s, src in splits.items()}
+    )
     return {task: res[task]["valid_accuracy"] for task in TASKS}
 
 
@@ -430,10 +434,10 @@ def _layer_probes(
     model: torch.nn.Module, features: dict[str, np.ndarray], labels: dict[str, Any]
 ) -> dict[str, dict[str, float]]:
     """Valid probe accuracy of each layer's features (seed 0, main patch type)."""
-    per_split = {s: embed_layers(model, features[s]) for s in labels}
-    names = per_split["train"].keys()
+    per_split = {s: embed_layers(model, features[s]) for s in ("train", "valid")}
     return {
-        name: _valid_accuracy({s: per_split[s][name] for s in labels}, labels) for name in names
+        name: _valid_accuracy({s: per_split[s][name] for s in per_split}, labels)
+        for name in per_split["train"]
     }
 
 
@@ -448,12 +452,12 @@ def _pitch_investigation(
     patches = {
         k: {
             m: {t: scores[(m, k, 0)]["probe_1.0"][t]["valid_accuracy"] for t in TASKS}
-            for m in ("random", "jigsaw", "rank")
+            for m in ABLATION_METHODS
         }
         for k in kinds
     }
     combined = {}
-    for m in ("random", "jigsaw", "rank"):
+    for m in ABLATION_METHODS:
         emb = {s: np.concatenate([ablation_emb[(m, k)][s] for k in kinds], axis=1) for s in labels}
         combined[m] = _valid_accuracy(emb, labels)
     return {

@@ -172,6 +172,7 @@ def test_one_seed_study_with_ablations_reports_no_interval(tmp_path):
     pi = results["pitch_investigation"]
     assert pi["split"] == "valid" and set(pi["patches"]) == {"time", "freq", "2d"}
     assert set(pi["layers"]["rank"]) == {"conv", "patch", "context"}
+    assert set(pi["patches"]["time"]) == set(study.ABLATION_METHODS)
     assert set(pi["layers"]["supervised"]) == {"conv", "patch"}
 
 
