@@ -24,7 +24,7 @@ demo: venv
 	$(PY) -m minis2l demo $(DEMO_ARGS)
 
 study: venv
-	$(PY) -m minis2l demo --scale full --out results $(DEMO_ARGS)
+	$(PY) -m minis2l demo --scale full --workers 2 --out results $(DEMO_ARGS)
 
 test: venv
 	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)

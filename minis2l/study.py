@@ -42,6 +42,9 @@ where ``S = {"mean", "std", "runs"}`` and ``R = {method: {task: {"accuracy": S, 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import subprocess
 import sys
 import time
@@ -56,7 +59,7 @@ import torch
 from minis2l import __version__
 from minis2l.config import fast_mode
 from minis2l.finetune import FinetuneConfig, finetune
-from minis2l.io import atomic_write, save_json
+from minis2l.io import atomic_write, save_json, save_torch
 from minis2l.pretrain import PretrainConfig, build_model, pretrain
 from minis2l.probe import TASKS, embed, embed_layers, probe_embeddings, split_labels, subsample
 
@@ -280,55 +283,199 @@ def _probe_regimes(
     return out
 
 
-def run_study(cfg: StudyConfig, out: str | Path, *, progress: bool = False) -> dict[str, Any]:
-    """Run the study described in the module docstring; write and return the results."""
+def _job_name(job: tuple[str, str, int]) -> str:
+    return "{}-{}-{}".format(*job)
+
+
+def _run_job(
+    job: tuple[str, str, int],
+    cfg: StudyConfig,
+    data: Path,
+    features: dict[str, np.ndarray],
+    labels: dict[str, Any],
+    run_dir: Path,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train (unless random) and evaluate one encoder; what the study keeps of it."""
+    method, kind, seed = job
+    model, history = train_encoder(method, kind, seed, cfg, data, run_dir, progress)
+    result: dict[str, Any] = {"history": history}
+    if kind == cfg.patches:
+        result["scores"], emb = _evaluate(model, features, labels, cfg, seed)
+        if seed == 0 and cfg.ablations:
+            result["layers"] = _layer_probes(model, features, labels)
+    else:
+        emb = {s: embed(model, features[s]) for s in labels}
+        result["scores"] = {"probe_1.0": probe_embeddings(emb, labels, seed=seed)}
+    if cfg.ablations and seed == 0 and method in ABLATION_METHODS:
+        result["embeddings"] = {
+            s: torch.from_numpy(emb[s]).to(torch.float16) for s in ("train", "valid")
+        }
+    return result
+
+
+def _claim(run_dir: Path) -> bool:
+    """Claim a job for this process (atomically); steal the claim of a process that is gone."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    claim = run_dir / "claim"
+    for _ in range(2):
+        try:
+            with claim.open("x") as f:
+                f.write(str(os.getpid()))
+            return True
+        except FileExistsError:
+            try:
+                pid = int(claim.read_text() or 0)
+                os.kill(pid, 0)
+                return False  # a live process works on it
+            except (ValueError, ProcessLookupError):
+                claim.unlink(missing_ok=True)
+            except PermissionError:
+                return False
+    return False
+
+
+def _work(
+    cfg: StudyConfig,
+    out: Path,
+    jobs: list[tuple[str, str, int]],
+    data: Path,
+    features: dict[str, np.ndarray],
+    labels: dict[str, Any],
+    progress: bool,
+) -> None:
+    """Run every job not done or claimed yet, in order; each result is saved atomically."""
+    t0 = time.perf_counter()
+    key = _job_key(cfg, data)
+    for i, job in enumerate(jobs, 1):
+        run_dir = out / "runs" / _job_name(job)
+        if _job_done(run_dir, key) or not _claim(run_dir):
+            continue
+        try:
+            print(f"[{i}/{len(jobs)}] {job[0]} / {job[1]} patches / seed {job[2]}", flush=True)
+            result = _run_job(job, cfg, data, features, labels, run_dir, progress)
+            save_torch(run_dir / "result.pt", {"key": key, **result})
+        finally:
+            (run_dir / "claim").unlink(missing_ok=True)
+        last = result["scores"]["probe_1.0"]
+        print(
+            f"      {_job_name(job)}: probe family {last['family']['accuracy']:.3f}  pitch "
+            f"{last['pitch']['accuracy']:.3f}  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+
+
+def _job_key(cfg: StudyConfig, data: Path) -> str:
+    """What a saved job result must match to be reused: the config and the data's contents."""
+    meta = (data / "metadata.json").read_text()
+    blob = json.dumps({"cfg": asdict(cfg) | {"device": None}, "data": meta}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _job_done(run_dir: Path, key: str) -> bool:
+    path = run_dir / "result.pt"
+    if not path.is_file():
+        return False
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["key"] == key
+    except Exception:  # a result from another version or a damaged file: recompute
+        return False
+
+
+def _worker_main(cfg: StudyConfig, out: str, threads: int) -> None:
+    """Entry point of an extra worker process (spawned by :func:`run_study`)."""
+    torch.set_num_threads(threads)
+    data, features, labels = _load_data(cfg, progress=False)
+    _work(cfg, Path(out), _jobs(cfg), data, features, labels, progress=False)
+
+
+def _load_data(
+    cfg: StudyConfig, progress: bool
+) -> tuple[Path, dict[str, np.ndarray], dict[str, Any]]:
     from minis2l.data import build_dataset, load_dataset
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     soundfonts = resolve_soundfonts(cfg.soundfonts)
     pitches = None if cfg.fast else range(24, 109, cfg.pitch_step)
     data = build_dataset(soundfont=soundfonts, pitches=pitches, fast=cfg.fast, progress=progress)
     notes = load_dataset(data)
     labels = split_labels(notes)
     features = {s: np.asarray(notes.split(s).features, dtype=np.float32) for s in labels}
+    return data, features, labels
+
+
+def _jobs(cfg: StudyConfig) -> list[tuple[str, str, int]]:
+    """Every encoder to train and evaluate: (method, patch kind, seed)."""
+    jobs = [(m, cfg.patches, s) for s in range(cfg.seeds) for m in METHODS]
+    if cfg.ablations:
+        others = [k for k in PATCH_KINDS if k != cfg.patches]
+        jobs += [(m, k, 0) for k in others for m in ABLATION_METHODS]
+    return jobs
+
+
+def run_study(
+    cfg: StudyConfig, out: str | Path, *, progress: bool = False, workers: int = 1
+) -> dict[str, Any]:
+    """Run the study described in the module docstring; write and return the results.
+
+    Each encoder's result is saved in ``out/runs/<method>-<patches>-<seed>/result.pt`` as soon
+    as it is done, so a killed study resumes where it stopped when run again with the same
+    configuration and data. ``workers`` > 1 starts that many processes (one CPU thread share
+    each) that take the encoders from the same list; this process then assembles the results.
+    """
+    from minis2l.data import load_dataset
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data, features, labels = _load_data(cfg, progress)
+    notes = load_dataset(data)
+    jobs = _jobs(cfg)
+    if workers > 1:
+        import multiprocessing as mp
+
+        threads = max(1, torch.get_num_threads() // workers)
+        torch.set_num_threads(threads)
+        ctx = mp.get_context("spawn")
+        procs = [
+            ctx.Process(target=_worker_main, args=(cfg, str(out), threads))
+            for _ in range(workers - 1)
+        ]
+        for proc in procs:
+            proc.start()
+        try:
+            _work(cfg, out, jobs, data, features, labels, progress)
+        finally:
+            for proc in procs:
+                proc.join()
+        if any(proc.exitcode for proc in procs):
+            raise RuntimeError("a study worker process failed; rerun to resume")
+    else:
+        _work(cfg, out, jobs, data, features, labels, progress)
+    key = _job_key(cfg, data)
+    done = {}
+    for job in jobs:
+        path = out / "runs" / _job_name(job) / "result.pt"
+        if not _job_done(path.parent, key):
+            raise RuntimeError(f"study job {_job_name(job)} has no result; rerun to resume")
+        done[job] = torch.load(path, map_location="cpu", weights_only=True)
+
     seeds = list(range(cfg.seeds))
     kinds = [cfg.patches] + [k for k in PATCH_KINDS if k != cfg.patches]
-    jobs = [(m, cfg.patches, s) for s in seeds for m in METHODS]
-    if cfg.ablations:
-        jobs += [(m, k, seeds[0]) for k in kinds[1:] for m in ABLATION_METHODS]
-
-    scores: dict[tuple[str, str, int], dict[str, Any]] = {}
+    scores = {job: r["scores"] for job, r in done.items()}
     curves: dict[str, list[list[dict[str, float]]]] = defaultdict(list)
-    layers: dict[str, dict[str, Any]] = {}
-    ablation_emb: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    for i, (method, kind, seed) in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {method} / {kind} patches / seed {seed}", flush=True)
-        run_dir = out / "runs" / f"{method}-{kind}-{seed}"
-        model, history = train_encoder(method, kind, seed, cfg, data, run_dir, progress)
-        if kind == cfg.patches:
-            if history:
-                curves[method].append(history)
-            scores[(method, kind, seed)], emb = _evaluate(model, features, labels, cfg, seed)
-            if seed == seeds[0] and cfg.ablations:
-                layers[method] = _layer_probes(model, features, labels)
-        else:
-            emb = {s: embed(model, features[s]) for s in labels}
-            scores[(method, kind, seed)] = {"probe_1.0": probe_embeddings(emb, labels, seed=seed)}
-        if cfg.ablations and seed == seeds[0] and method in ABLATION_METHODS:
-            ablation_emb[(method, kind)] = emb
-        last = scores[(method, kind, seed)]["probe_1.0"]
-        print(
-            f"      probe family {last['family']['accuracy']:.3f}  pitch "
-            f"{last['pitch']['accuracy']:.3f}  ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
-
+    for (method, kind, _), r in done.items():
+        if kind == cfg.patches and r["history"]:
+            curves[method].append(r["history"])
     pooled = {s: logmel_features(f) for s, f in features.items()}
     logmel_runs = [_probe_regimes(pooled, labels, cfg, s) for s in seeds]
     results = _assemble(cfg, scores, logmel_runs, curves, seeds, kinds if cfg.ablations else [])
     if cfg.ablations:
+        layers = {m: done[(m, cfg.patches, 0)]["layers"] for m in METHODS}
+        ablation_emb = {
+            (m, k): {s: e.float().numpy() for s, e in done[(m, k, 0)]["embeddings"].items()}
+            for m in ABLATION_METHODS
+            for k in kinds
+        }
         results["pitch_investigation"] = _pitch_investigation(
             layers, scores, ablation_emb, labels, kinds
         )
@@ -458,7 +605,10 @@ def _pitch_investigation(
     }
     combined = {}
     for m in ABLATION_METHODS:
-        emb = {s: np.concatenate([ablation_emb[(m, k)][s] for k in kinds], axis=1) for s in labels}
+        emb = {
+            s: np.concatenate([ablation_emb[(m, k)][s] for k in kinds], axis=1)
+            for s in ("train", "valid")
+        }
         combined[m] = _valid_accuracy(emb, labels)
     return {
         "split": "valid",
@@ -738,6 +888,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-ablations", action="store_true", help="skip the patch ablation and pitch probes"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the encoders, each with its share of the CPU threads (default 1; "
+        "2 suits a 2-core CPU). A killed study resumes from its finished encoders.",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> StudyConfig:
@@ -758,7 +916,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``python -m minis2l demo``; errors become one line on stderr and exit 2."""
     try:
         cfg = config_from_args(args)
-        results = run_study(cfg, args.out, progress=sys.stderr.isatty())
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        results = run_study(cfg, args.out, progress=sys.stderr.isatty(), workers=args.workers)
     except (ValueError, FileNotFoundError) as err:
         print(f"minis2l demo: error: {err}", file=sys.stderr)
         return 2

@@ -194,3 +194,29 @@ def test_committed_full_study_matches_what_make_study_runs():
         assert (path.parent / name).is_file(), name
     text = (path.parent / "results.md").read_text()
     assert results["config"]["command"] in text and results["config"]["code_version"] in text
+
+
+def test_a_killed_study_resumes_from_its_finished_encoders(tmp_path, capsys):
+    cfg = study.StudyConfig.for_scale("fast", seeds=1, num_patches=4, perm_set_size=10)
+    first = study.run_study(cfg, tmp_path)
+    kept = tmp_path / "runs" / "rank-freq-0" / "result.pt"
+    stamp = kept.stat().st_mtime_ns
+    (tmp_path / "runs" / "jigsaw-freq-0" / "result.pt").unlink()  # as if killed during jigsaw
+    (tmp_path / "runs" / "jigsaw-freq-0" / "claim").write_text("999999999")  # a dead claimer
+    capsys.readouterr()
+    again = study.run_study(cfg, tmp_path)
+    printed = capsys.readouterr().out
+    assert "jigsaw / freq" in printed and "rank / freq" not in printed
+    assert kept.stat().st_mtime_ns == stamp
+    assert again["regimes"] == first["regimes"] and again["paired"] == first["paired"]
+    other = dataclasses.replace(cfg, epochs=2)  # another configuration recomputes everything
+    study.run_study(other, tmp_path)
+    assert "rank / freq" in capsys.readouterr().out
+
+
+def test_two_worker_processes_share_the_encoders(tmp_path):
+    cfg = study.StudyConfig.for_scale("fast", seeds=1, num_patches=4, perm_set_size=10)
+    results = study.run_study(cfg, tmp_path, workers=2)
+    check_results_schema(results, seeds=1)
+    assert len(list((tmp_path / "runs").glob("*/result.pt"))) == 4
+    assert not list((tmp_path / "runs").glob("*/claim"))
