@@ -21,7 +21,7 @@ venv:
 	@bash scripts/soundfonts.sh
 
 demo: venv
-	$(PY) -m minis2l demo $(DEMO_ARGS)
+	$(PY) -m minis2l demo --workers 2 $(DEMO_ARGS)
 
 study: venv
 	$(PY) -m minis2l demo --scale full --workers 2 --out results $(DEMO_ARGS)
