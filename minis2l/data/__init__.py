@@ -22,7 +22,7 @@ program, instrument, family, family_index, pitch, velocity, soundfont, program_n
 ``features.npy`` (float16 log-mels ``(notes, 64, 63)``), ``waveforms.npy`` (int16 audio, left
 out for large pools and re-rendered on demand) and ``metadata.json`` (parameters, SoundFont
 checksums, counts, dropped renders, file checksums). Default notes: 16 kHz, 1 s, pitches MIDI
-24-108 every 2 semitones at velocities 64 and 127; fast mode (``MINIS2L_FAST=1``) keeps 4
+24-108 every 4 semitones (every 2 for the pool) at velocities 64 and 127; fast mode (``MINIS2L_FAST=1``) keeps 4
 programs per family (3 vocal) and 5 pitches (36-84 every 12) and builds in about a second.
 """
 

@@ -172,7 +172,7 @@ def build_dataset(
         programs, families: restrict the General MIDI programs / NSynth families; programs
             without a family in ``data/gm_families.csv`` are always left out.
         pitches, velocities: MIDI keys (0-127) and velocities (1-127) to render (default:
-            24-108 every 2 semitones, velocities 64 and 127).
+            24-108 every 4 semitones, velocities 64 and 127).
         sample_rate, duration, hold: audio format; the key is released after ``hold`` s.
         n_fft, hop_length, n_mels: log-mel parameters.
         store_audio: keep the int16 waveforms in ``waveforms.npy``; default: when they take

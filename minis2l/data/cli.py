@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from minis2l.data.build import build_dataset
-from minis2l.data.programs import FAMILIES, parse_int_list
+from minis2l.data.programs import FAMILIES, POOL_PITCHES, parse_int_list
 from minis2l.data.soundfonts import pool_soundfonts
 from minis2l.data.splits import SPLITS
 
@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"families to keep, comma-separated: {','.join(FAMILIES)}",
     )
     parser.add_argument(
-        "--pitches", metavar="LIST", help="MIDI pitches, e.g. 24-108:4 (default) or 60,64,67"
+        "--pitches",
+        metavar="LIST",
+        help="MIDI pitches, e.g. 24-108:4 (the default; 24-108:2 with --pool) or 60,64,67",
     )
     parser.add_argument("--velocities", metavar="LIST", help="MIDI velocities (default 64,127)")
     parser.add_argument("--workers", metavar="N", type=int, help="rendering processes")
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         soundfonts = list(args.soundfont or [])
         if args.pool:
             soundfonts = [*pool_soundfonts(), *soundfonts]
+            kwargs.setdefault("pitches", list(POOL_PITCHES))
         start = time.perf_counter()
         root = build_dataset(
             out=args.out,

@@ -30,9 +30,11 @@ FAMILIES: tuple[str, ...] = (
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAMILY_TABLE = REPO_ROOT / "data" / "gm_families.csv"
-#: MIDI pitches rendered by default: every 2 semitones from C1 to C8, inside NSynth's 21-108
-#: (a program silent at a pitch, outside its playable range, is dropped there).
-FULL_PITCHES = tuple(range(24, 109, 2))
+#: MIDI pitches of the default (one-SoundFont) set: every 4 semitones from C1 to C8, inside
+#: NSynth's 21-108 (a program silent at a pitch, outside its playable range, is dropped there).
+FULL_PITCHES = tuple(range(24, 109, 4))
+#: MIDI pitches of the SoundFont pool (``python -m minis2l data --pool``): every 2 semitones.
+POOL_PITCHES = tuple(range(24, 109, 2))
 FAST_PITCHES = (36, 48, 60, 72, 84)
 VELOCITIES = (64, 127)
 
