@@ -120,7 +120,7 @@ def finetune(
     pred = classes[_predict(net, test[0])]
     return {
         "accuracy": float(accuracy_score(test[1], pred)),
-        "macro_f1": float(f1_score(test[1], pred, average="macro")),
+        "macro_f1": float(f1_score(test[1], pred, average="macro", zero_division=0)),
         "valid_accuracy": best[0],
         "best_step": best[1],
     }

@@ -137,7 +137,7 @@ def _fit_probe(train, valid, test, ridge_grid) -> dict[str, Any]:
     pred = classes[np.argmax(prep(test[0]) @ w + offset, axis=1)]
     return {
         "accuracy": float(accuracy_score(test[1], pred)),
-        "macro_f1": float(f1_score(test[1], pred, average="macro")),
+        "macro_f1": float(f1_score(test[1], pred, average="macro", zero_division=0)),
         "alpha": alpha,
         "valid_accuracy": float(score),
     }
