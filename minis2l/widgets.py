@@ -350,7 +350,7 @@ class EpsExplorer:
         ax.plot(entries, hard, "k_", ms=25, mew=2, label="hard rank")
         ax.axhline((n + 1) / 2, color="k", ls=":", lw=1, label="$(n+1)/2$")
         ax.set_xticks(entries, [f"$x_{{{i}}}$ = {v:g}" for i, v in enumerate(self.x)])
-        ax.set(xlabel="entry of x (and its value)", ylabel="rank", ylim=(0, n + 0.9))
+        ax.set(xlabel="entry of x (and its value)", ylabel="rank", ylim=(0, n + 1.6))
         ax.legend(loc="upper left", fontsize=8, ncols=3)
         self._ax = ax
         width, height = _pixel_size(self.figure)
@@ -390,9 +390,6 @@ class EpsExplorer:
         self.ranks = ranks
         self.last_image = figure_png(self.figure)
         self.image.value = self.last_image
-        self.image.tooltip = f"Bar chart: soft ranks of x for ε = {eps:.3g} ({reg}): " + ", ".join(
-            f"{r:.2f}" for r in ranks
-        )
         self.redraws += 1
         self._say(f"ε = {eps:.3g}, {reg}: soft ranks " + ", ".join(f"{r:.2f}" for r in ranks))
 
@@ -496,10 +493,15 @@ class ShuffleExplorer:
         self.patch_buttons = W.HBox([])
         self.image = W.Image(format="png")
         self.image.layout.align_self = "flex-start"
-        self.audio_original = W.Audio(format="wav", autoplay=False, loop=False, controls=True)
-        self.audio_shuffled = W.Audio(format="wav", autoplay=False, loop=False, controls=True)
-        self.audio_original.tooltip = "the original note, made audible by Griffin-Lim"
-        self.audio_shuffled.tooltip = "the shuffled spectrogram, made audible by Griffin-Lim"
+        # Players start with a moment of silence, hidden until their audio arrives: an empty
+        # value breaks the browser's view ("Error setting state", an unplayable empty blob).
+        silence = wav_bytes(np.zeros(160, dtype=np.float32), self.sample_rate)
+        self.audio_original, self.audio_shuffled = (
+            W.Audio(value=silence, format="wav", autoplay=False, loop=False, controls=True,
+                    layout=W.Layout(visibility="hidden"))
+            for _ in range(2)
+        )  # fmt: skip
+        self.caption = W.HTML()
         self.audio_status = W.HTML()
         self.status = W.HTML()
         self.help = W.HTML(
@@ -520,6 +522,7 @@ class ShuffleExplorer:
             (self.undo_button, "minis2l-undo-button"),
             (self.clear_button, "minis2l-clear-button"),
             (self.image, "minis2l-image"),
+            (self.caption, "minis2l-caption"),
             (self.audio_original, "minis2l-audio-original"),
             (self.audio_shuffled, "minis2l-audio-shuffled"),
             (self.audio_status, "minis2l-audio-status"),
@@ -535,8 +538,8 @@ class ShuffleExplorer:
         self._solve_box.layout.display = "none"
         self._players = W.HBox(
             [
-                W.Label("original (Griffin-Lim)"), self.audio_original,
-                W.Label("shuffled"), self.audio_shuffled, self.audio_status,
+                W.Label("listen: original note"), self.audio_original,
+                W.Label("shuffled note"), self.audio_shuffled, self.audio_status,
             ]
         )  # fmt: skip
         self.widget = W.VBox(
@@ -547,6 +550,7 @@ class ShuffleExplorer:
                 self._solve_box,
                 self.status,
                 self.image,
+                self.caption,
                 self._players,
             ]
         )
@@ -809,22 +813,22 @@ class ShuffleExplorer:
         self.figure, self.last_image = fig, figure_png(fig)
         self.image.width, self.image.height = _pixel_size(fig)
         self.image.value = self.last_image
-        self.image.tooltip = (
-            f"Log-mel spectrograms of {name} at MIDI pitch {note['pitch']}: "
+        self.caption.value = html.escape(  # the picture in words (ipywidgets' Image has no alt)
+            f"Pictured: log-mel spectrograms of {name} at MIDI pitch {note['pitch']} ("
             + ", ".join(titles)
-            + f", cut into {k} {kind} patches. {self.message}"
+            + f"), cut into {k} {kind} patches, low frequencies at the bottom."
         )
 
     # ---------------------------------------------------------------- audio (background)
 
     def _queue_audio(self) -> None:
-        """Clear the players and compute their audio on the background thread (latest wins)."""
+        """Hide the shuffled player and compute the audio on the background thread (latest wins)."""
         if not self.with_audio:
             return
         with self._audio_lock:
             self._audio_token += 1
             token = self._audio_token
-            self.audio_shuffled.value = b""
+            self.audio_shuffled.layout.visibility = "hidden"  # never the last shuffle's sound
             self.audio_status.value = _status_html("computing the audio…", "#777")
         state = (self.index, self.kind.value, self.num_patches.value, self.perm.clone())
         self._audio_job = self._audio_pool.submit(self._audio_job_run, token, state)
@@ -835,6 +839,7 @@ class ShuffleExplorer:
             if token != self._audio_token:
                 return False
             player.value = wav
+            player.layout.visibility = "visible"
             return True
 
     def _audio_job_run(self, token: int, state: tuple) -> None:

@@ -1,4 +1,10 @@
-"""Notebook 04 in a real browser: JupyterLab + Chromium, run all cells, use the explorer widget.
+"""Notebooks 04 and 02 in a real browser, as a student uses them: JupyterLab + Chromium.
+
+Each test runs its notebook in JupyterLab and waits for an output that only the *execution* of
+the last cell produces (searched inside output areas, never in cell sources), then drives the
+widget as the student would (sliders by keyboard, buttons by click) and asserts what the student
+sees: the picture changed, the message says what happened, no error output anywhere in the
+notebook, no page error or console error in the browser.
 
 Drives Debian's Chromium (``/usr/bin/chromium``) with PyPI's playwright; ``playwright install``
 is never needed. The Lab server serves a temporary copy of ``notebooks/`` (so no outputs land
@@ -9,6 +15,7 @@ in CI (``CI`` set): there a missing browser is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,7 +32,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-NOTEBOOK = "04_spectrogram_shuffling.ipynb"
+NB02, NB04 = "02_soft_sort_and_rank.ipynb", "04_spectrogram_shuffling.ipynb"
+# Printed by a cell the test appends to each notebook's copy; the source holds it split in two.
+FINISHED = "every cell ran: the browser test's last cell."
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -65,11 +75,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
     """A JupyterLab server on 127.0.0.1 serving a temporary copy of notebooks/; yields its URL."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    # Render every cell (no virtual scrolling, so the widget is in the page wherever it is)
-    # and ask nothing about news.
+    for name in (NB02, NB04):  # a last cell whose output only its execution can produce
+        path = root / "notebooks" / name
+        nb = json.loads(path.read_text())
+        nb["cells"].append(
+            {"cell_type": "code", "execution_count": None, "id": "browser-test-end",
+             "metadata": {}, "outputs": [], "source": [f"print({FINISHED[:-1]!r} + '.')"]}
+        )  # fmt: skip
+        path.write_text(json.dumps(nb))
+    # Render every cell (no virtual scrolling, so the widget is in the page wherever it is),
+    # start the notebook's kernel without a "Select Kernel" dialog (left open, it swallows the
+    # first menu click) and ask nothing about news.
     settings = root / "settings"
     for name, value in (
-        ("notebook-extension/tracker", '{"windowingMode": "none"}'),
+        ("notebook-extension/tracker", '{"windowingMode": "none", "autoStartDefaultKernel": true}'),
         ("apputils-extension/notification", '{"fetchNews": "false"}'),
     ):
         path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
@@ -128,86 +147,259 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
         log.close()
 
 
-def _image_src(page) -> str:
-    return page.locator(".minis2l-image").first.get_attribute("src") or ""
-
-
-def _run_all_cells(page) -> None:
-    """Run > Run All Cells, retried while no cell has started (a busy machine can drop it)."""
-    from playwright.sync_api import expect
-
-    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
-    for _ in range(3):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        try:
-            expect(started.first).to_be_visible(timeout=20_000)
-            return
-        except AssertionError:
-            page.keyboard.press("Escape")
-    raise AssertionError("Run > Run All Cells did not start any cell")
-
-
-def test_explorer_widget_runs_and_responds_in_jupyterlab(lab: str, chromium: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{lab}/lab/tree/{NOTEBOOK}", wait_until="domcontentloaded")
-            page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
-            # Wait until the kernel is ready, then Run > Run All Cells.
-            expect(
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            ).to_have_count(1, timeout=60_000)
-            expect(page.get_by_text(re.compile(r"\| Idle$")).first).to_be_visible(timeout=60_000)
-            _run_all_cells(page)
-
-            explorer = page.locator(".minis2l-shuffle-explorer").first
-            explorer.wait_for(state="visible", timeout=90_000)
-            image = page.locator(".minis2l-image").first
-            expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"), timeout=30_000)
-            # Let the notebook finish: its last cell prints this line (a cell that raised would
-            # stop Run All before it).
-            stderr = page.locator(
-                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-            )
-            try:
-                expect(page.get_by_text("pieces agree with minis2l.patches")).to_be_visible(
-                    timeout=90_000
-                )
-            finally:
-                problems = [t for t in stderr.all_inner_texts() if "Error" in t or "Trace" in t]
-                assert not problems, problems
-            explorer.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "browser_04_explorer_before.png"))
-            shot_before = image.screenshot()
-            src_before = _image_src(page)
-
-            # Change K with the keyboard on the slider handle, then shuffle.
-            handle = page.locator(".minis2l-k-slider .noUi-handle").first
-            readout = page.locator(".minis2l-k-slider .widget-readout").first
-            k_before = readout.inner_text().strip()
-            handle.focus()
-            page.keyboard.press("ArrowRight")
-            page.keyboard.press("ArrowRight")
-            expect(readout).not_to_have_text(k_before, timeout=10_000)
-            expect(image).not_to_have_attribute("src", src_before, timeout=30_000)
-            src_after_k = _image_src(page)
-
-            page.locator(".minis2l-shuffle-button").first.click()
-            expect(image).not_to_have_attribute("src", src_after_k, timeout=30_000)
-            page.wait_for_timeout(500)
-            shot_after = image.screenshot()
-            page.screenshot(path=str(ARTIFACTS / "browser_04_explorer_after.png"))
-            assert shot_after != shot_before, "the rendered explorer image did not change"
-            status = page.locator(".minis2l-status").first.inner_text()
-            assert "error" not in status.lower(), status
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "browser_04_failure.png"))
-            raise
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+class Student:
+    """A page on one notebook, recording every page error and console error it meets."""
+
+    def __init__(self, browser, lab: str, notebook: str, name: str) -> None:
+        self.name = name
+        self.problems: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.set_default_timeout(30_000)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        self.page.on(
+            "console",
+            lambda msg: (
+                self.problems.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error"
+                else None
+            ),
+        )
+        # A workspace of its own, reset: only this notebook open, whatever ran before.
+        url = f"{lab}/lab/workspaces/{name}/tree/{notebook}?reset"
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
+        self.wait_idle()
+
+    def wait_idle(self) -> None:
+        """Wait until the kernel is idle (JupyterLab's status bar and execution indicator)."""
+        from playwright.sync_api import expect
+
+        indicator = self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        expect(indicator).to_have_count(1, timeout=90_000)
+
+    def menu(self, item: str) -> None:
+        """Run > ``item`` (e.g. "Run All Cells"), once, and check that a cell started.
+
+        The Run menu's commands are disabled until the notebook is JupyterLab's current
+        widget, and a click on a disabled item does nothing: so the notebook is focused
+        first (a click on its toolbar) and the item must be enabled before it is clicked.
+        """
+        from playwright.sync_api import expect
+
+        self.page.locator(".jp-NotebookPanel-toolbar").first.click(position={"x": 5, "y": 5})
+        self.page.get_by_role("menuitem", name="Run", exact=True).click()
+        entry = self.page.get_by_role("menuitem", name=item, exact=True)
+        expect(entry).to_be_enabled()
+        entry.click()
+        busy = self.page.locator(".jp-InputPrompt", has_text="[*]")
+        expect(busy.first).to_be_visible(timeout=20_000)
+
+    def output(self, text: str):
+        """An output area showing ``text``: only executing a cell puts it there."""
+        return self.page.locator(".jp-OutputArea-output", has_text=text)
+
+    def wait_finished(self, timeout: float = 120_000) -> None:
+        """Wait for the appended last cell's output, or fail at once on the first error output."""
+        from playwright.sync_api import expect
+
+        done = self.output(FINISHED).or_(self.page.locator(STDERR))
+        expect(done.first).to_be_visible(timeout=timeout)
+        self.wait_idle()
+        self.assert_no_errors()
+        expect(self.output(FINISHED)).to_have_count(1)
+
+    def shot(self, label: str) -> None:
+        self.page.screenshot(path=str(ARTIFACTS / f"browser_{self.name}_{label}.png"))
+
+    def assert_no_errors(self) -> None:
+        """No error output in any cell, no broken widget, no page or console error."""
+        errors = self.page.locator(STDERR)
+        assert errors.count() == 0, errors.all_inner_texts()
+        broken = self.page.locator(  # a widget that failed, or one whose callback raised
+            ".jp-OutputArea-output:not(:has(.minis2l-reopen-hint))",
+            has_text=re.compile(r"Error displaying widget|Traceback|error: "),
+        )
+        assert broken.count() == 0, broken.all_inner_texts()
+        assert self.problems == [], "\n".join(self.problems)
+
+
+def _src(locator) -> str:
+    return locator.get_attribute("src") or ""
+
+
+def _changes(locator, before: str, timeout: float = 30_000) -> str:
+    """Wait until the image's ``src`` differs from ``before``; return the new one."""
+    from playwright.sync_api import expect
+
+    expect(locator).not_to_have_attribute("src", before, timeout=timeout)
+    return _src(locator)
+
+
+def test_patch_explorer_in_jupyterlab(lab: str, browser) -> None:
+    """Notebook 04: run it, then K to both ends, every patch kind, 2-D with a prime K,
+    shuffle, audio, solve mode with a wrong and a right answer."""
+    from playwright.sync_api import expect
+
+    me = Student(browser, lab, NB04, "04")
+    page = me.page
+    try:
+        me.menu("Run All Cells")
+        me.wait_finished()
+        expect(me.output("pieces agree with minis2l.patches")).to_have_count(1)
+        explorer = page.locator(".minis2l-shuffle-explorer").first
+        explorer.scroll_into_view_if_needed()
+        expect(page.locator(".minis2l-reopen-hint").first).to_contain_text("run the cells above")
+        image = explorer.locator(".minis2l-image")
+        status = explorer.locator(".minis2l-status")
+        readout = explorer.locator(".minis2l-k-slider .widget-readout")
+        handle = explorer.locator(".minis2l-k-slider .noUi-handle")
+        expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
+        expect(explorer.locator(".minis2l-caption")).to_contain_text("MIDI pitch")
+        box = image.bounding_box()
+        assert box and (round(box["width"]), round(box["height"])) == (
+            int(image.get_attribute("width")),
+            int(image.get_attribute("height")),
+        ), "the picture is shown at the size it was drawn (crisp, not stretched)"
+        me.shot("start")
+        src, pixels = _src(image), image.screenshot()
+
+        # K slider to both ends, by keyboard as a student would.
+        handle.focus()
+        page.keyboard.press("End")
+        expect(readout).to_have_text("12")
+        src = _changes(image, src)
+        expect(status).to_contain_text("perm = [")
+        page.keyboard.press("Home")
+        expect(readout).to_have_text("2")
+        src = _changes(image, src)
+        for _ in range(5):  # up to the prime K = 7
+            page.keyboard.press("ArrowRight")
+        expect(readout).to_have_text("7")
+        src = _changes(image, src)
+
+        # Every patch kind; 2-D with the prime K moves K to a grid and says so.
+        kinds = explorer.locator(".minis2l-kind")
+        kinds.get_by_role("button", name="freq", exact=True).click()
+        src = _changes(image, src)
+        expect(status).to_contain_text("shuffled")
+        kinds.get_by_role("button", name="2d", exact=True).click()
+        expect(status).to_contain_text("K = 7 is prime")
+        expect(status).to_contain_text("K is now 6")
+        expect(readout).to_have_text("6")
+        src = _changes(image, src)
+        me.shot("2d_prime")
+        kinds.get_by_role("button", name="time", exact=True).click()
+        src = _changes(image, src)
+        expect(status).not_to_contain_text("prime")
+
+        # Shuffle: a new picture, and the players get the new sound.
+        explorer.locator(".minis2l-shuffle-button").click()
+        src = _changes(image, src)
+        expect(explorer.locator(".minis2l-audio-status")).to_contain_text("audio ready")
+        for player in ("original", "shuffled"):
+            audio = explorer.locator(f".minis2l-audio-{player}")
+            expect(audio).to_have_attribute("src", re.compile(r"^(blob|data):"))
+            expect(audio).to_be_visible()
+            expect(explorer.get_by_text(f"{player} note", exact=False).first).to_be_visible()
+        assert image.screenshot() != pixels, "the picture the student sees did not change"
+
+        # Solve mode with K = 5: a fresh puzzle; the identity order is always wrong.
+        handle.focus()
+        page.keyboard.press("Home")
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        expect(readout).to_have_text("5")
+        src = _changes(image, src)
+        explorer.locator(".minis2l-solve input[type='checkbox']").check()
+        expect(status).to_contain_text("0 of 5 patches placed")
+        src = _changes(image, src)
+        buttons = explorer.locator(".minis2l-patch-button")
+        expect(buttons).to_have_count(5)
+        for k in range(5):
+            buttons.nth(k).click()
+            expect(buttons.nth(k)).to_be_disabled()
+        expect(status).to_contain_text("Not yet")
+        src = _changes(image, src)
+        me.shot("solve_wrong")
+        explorer.locator(".minis2l-undo-button").click()
+        expect(status).to_contain_text("4 of 5")
+        expect(buttons.nth(4)).to_be_enabled()
+        explorer.locator(".minis2l-clear-button").click()
+        expect(status).to_contain_text("0 of 5")
+
+        # K = 2 has one puzzle, [1, 0]: clicking 1 then 0 solves it; undo clears "Solved!".
+        page.keyboard.press("Escape")
+        handle.focus()
+        page.keyboard.press("Home")
+        expect(readout).to_have_text("2")
+        expect(buttons).to_have_count(2)
+        buttons.nth(1).click()
+        expect(status).to_contain_text("1 of 2")
+        buttons.nth(0).click()
+        expect(status).to_contain_text("Solved!")
+        me.shot("solved")
+        explorer.locator(".minis2l-undo-button").click()
+        expect(status).not_to_contain_text("Solved")
+        me.wait_idle()
+        me.assert_no_errors()
+    except Exception:
+        me.shot("failure")
+        raise
+    finally:
+        page.close()
+
+
+def test_eps_explorer_left_on_kl_then_the_check_cell(lab: str, browser) -> None:
+    """Notebook 02: run up to the explorer, leave it on kl and a large ε, then run the rest."""
+    from playwright.sync_api import expect
+
+    me = Student(browser, lab, NB02, "02")
+    page = me.page
+    try:
+        check_cell = page.locator(".jp-CodeCell", has_text="states = [(0.1").first
+        check_cell.locator(".jp-InputPrompt").click()
+        me.menu("Run All Above Selected Cell")
+        explorer = page.locator(".minis2l-eps-explorer").first
+        image = explorer.locator(".minis2l-eps-image")
+        expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"), timeout=120_000)
+        me.wait_idle()
+        explorer.scroll_into_view_if_needed()
+        expect(explorer).to_contain_text("input x = [0.4, -1.1, 2, 0.9, -0.3, 1.45]")
+        status = explorer.locator(".minis2l-eps-status")
+        expect(status).to_contain_text("ε = 1, l2")
+        src, pixels = _src(image), image.screenshot()
+        explorer.get_by_role("button", name="kl", exact=True).click()
+        expect(status).to_contain_text("ε = 1, kl")
+        src = _changes(image, src)
+        explorer.locator(".minis2l-eps-slider .noUi-handle").focus()
+        page.keyboard.press("End")
+        expect(explorer.locator(".minis2l-eps-slider .widget-readout")).to_have_text("100")
+        expect(status).to_contain_text("ε = 100, kl")
+        src = _changes(image, src)
+        assert image.screenshot() != pixels, "the picture the student sees did not change"
+        me.shot("kl")
+
+        check_cell.locator(".jp-InputPrompt").click()
+        me.menu("Run Selected Cell and All Below")
+        me.wait_finished()
+        expect(me.output("the explorer shows our soft ranks")).to_have_count(1)
+        expect(status).to_contain_text("ε = 1, l2")  # the check cell put it back
+        me.assert_no_errors()
+    except Exception:
+        me.shot("failure")
+        raise
+    finally:
+        page.close()
