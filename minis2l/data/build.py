@@ -6,7 +6,6 @@ SoundFonts are loaded, so a slow ``.sf3`` is decoded once), each limited to one 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -318,15 +317,13 @@ def _version() -> str:
 
 
 def _one_blas_thread() -> Any:
-    """Limit BLAS/OpenMP pools to one thread (a context manager; a no-op without threadpoolctl).
+    """Limit BLAS/OpenMP pools to one thread (a context manager).
 
     The work is already spread over processes; threaded BLAS on top of that only spins and
     competes for the same cores (several times slower on a busy 2-core machine).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(1)
 
 
