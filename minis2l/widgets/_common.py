@@ -1,0 +1,74 @@
+"""Shared pieces of the widgets: the reopen hint, figures as PNG, and the callback guard.
+
+Every widget renders its matplotlib figure to PNG at the size it is shown (:func:`figure_png`,
+``_pixel_size``) and wraps each callback in ``_guarded``, which records an exception in the
+owner's ``errors``, shows it in the status line and re-raises it when the owner is strict.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+from matplotlib.figure import Figure
+
+DPI = 100  # figures are drawn at DPI and shown at their pixel size: crisp, never stretched
+REOPEN_HINT = (
+    "Widget missing, or 'Error displaying widget: model not found'? A widget lives in the "
+    "running kernel, not in the saved file: run the cells above (Run > Run All Cells)."
+)
+_WIDE = {"description_width": "initial"}  # show a control's label in full, beside it
+
+
+def display_with_hint(widget: W.Widget) -> None:
+    """Display ``widget`` after a one-line hint that survives in the saved notebook.
+
+    After a notebook is reopened its widgets are gone (they live in the kernel), and JupyterLab
+    shows only "model not found"; the hint tells the student to run the cells above.
+    """
+    from IPython.display import HTML, display
+
+    hint = f"<p class='minis2l-reopen-hint' style='color:#777;margin:0'>{REOPEN_HINT}</p>"
+    display(HTML(hint))
+    display(widget)
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """Render a matplotlib figure to PNG bytes (no pyplot, no display backend needed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _pixel_size(fig: Figure, dpi: int = DPI) -> tuple[str, str]:
+    """``(width, height)`` in pixels of ``fig`` rendered at ``dpi``, as Image widget strings."""
+    width, height = fig.get_size_inches() * dpi
+    return str(round(width)), str(round(height))
+
+
+def _guarded(owner: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a callback of ``owner``: record (and show) any exception; re-raise it when strict.
+
+    ``owner`` has ``errors`` (a list), ``strict`` (bool) and ``_say(text, error)``.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            owner.errors.append(exc)
+            owner._say(f"error: {type(exc).__name__}: {exc}", error=True)
+            if owner.strict:
+                raise
+            return None
+
+    return wrapper
+
+
+def _status_html(text: str, color: str) -> str:
+    return f"<span style='color:{color}'>{html.escape(text)}</span>"
