@@ -704,7 +704,8 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
             f"{cfg['seconds'] / 60:.1f} min.",
             "",
         ]
-    for kind, fracs in results["regimes"].items():
+    for kind in ("probe", "finetune"):
+        fracs = results["regimes"][kind]
         title = "Linear probe (frozen encoder)" if kind == "probe" else "Fine-tuning"
         lines += [f"{h2} {title}, by fraction of train labels", ""]
         head = [f"{t} {float(f):g}" for t in TASKS for f in fracs]
@@ -800,7 +801,8 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
 
     fig = Figure(figsize=(10, 6.4))
     axes = fig.subplots(2, 2, squeeze=False)
-    for row, (kind, fracs) in enumerate(results["regimes"].items()):
+    for row, kind in enumerate(("probe", "finetune")):
+        fracs = results["regimes"][kind]
         xs = [float(f) for f in fracs]
         for ax, task in zip(axes[row], TASKS, strict=True):
             for m in next(iter(fracs.values())):
