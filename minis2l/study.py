@@ -711,7 +711,8 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
         head = [f"{t} {float(f):g}" for t in TASKS for f in fracs]
         lines.append("| encoder | " + " | ".join(head) + " |")
         lines.append("|---" * (1 + len(head)) + "|")
-        for m in next(iter(fracs.values())):
+        present = next(iter(fracs.values()))
+        for m in [x for x in (*METHODS, "logmel") if x in present]:
             cells = [_cell(fracs[f][m][t]["accuracy"]) for t in TASKS for f in fracs]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
