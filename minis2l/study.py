@@ -131,10 +131,11 @@ SCALES: dict[str, dict[str, Any]] = {
     },
     "demo": {
         "seeds": 3,
-        "epochs": 3,
+        "epochs": 2,
         "soundfonts": "pool:2",
         "pitch_step": 4,
-        "finetune": FinetuneConfig(steps=100, eval_every=25, max_valid=500),
+        "ablations": False,
+        "finetune": FinetuneConfig(steps=60, eval_every=20, max_valid=500),
     },
     "full": {
         "seeds": 3,
