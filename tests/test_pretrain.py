@@ -170,9 +170,14 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert ckpt["ddp"]["max_weight_diff_across_ranks"] == 0.0
     # Same global batches, so the same training up to float summation order (gloo's
     # all-reduce), which Adam's normalized steps can amplify to a fraction of one step (lr).
+    # The rank head's bias is the exception: soft rank ignores a shift of all the scores, so
+    # its gradient is zero up to rounding, and Adam turns that rounding noise into full-size
+    # steps, in directions that depend on the summation order. Every other weight must agree.
     one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    assert ckpt["model"].keys() == one["model"].keys()
     for name, w in ckpt["model"].items():
-        torch.testing.assert_close(w, one["model"][name], rtol=0, atol=1e-3)
+        if name != "head.bias":
+            torch.testing.assert_close(w, one["model"][name], rtol=0, atol=1e-3)
     a, b = ckpt["metrics"][-1], one["metrics"][-1]
     assert abs(a["train_loss"] - b["train_loss"]) < 1e-3 * b["train_loss"]
 
