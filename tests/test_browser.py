@@ -95,7 +95,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(value)
     port = _free_port()
-    env = dict(os.environ, MINIS2L_FAST="1", JUPYTER_CONFIG_DIR=str(root / "config"))
+    # A matplotlib config dir of its own: the shared font cache in ~/.cache/matplotlib can list
+    # fonts of a removed environment, and the kernel then warns on stderr ("findfont: ...").
+    env = dict(
+        os.environ,
+        MINIS2L_FAST="1",
+        JUPYTER_CONFIG_DIR=str(root / "config"),
+        MPLCONFIGDIR=str(root / "matplotlib"),
+    )
     env.pop("MPLBACKEND", None)  # the kernel uses the inline backend, as for a student
     cmd = [
         sys.executable,
