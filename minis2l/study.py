@@ -624,8 +624,8 @@ def _pitch_investigation(
 
 
 def _cell(s: dict[str, Any]) -> str:
-    """``mean ± std`` in %, or one value for one run or runs that agree exactly."""
-    if len(s.get("runs", [])) <= 1 or s["std"] == 0:
+    """``mean ± std`` in %, or one value for one run or runs that agree (std below 0.05 %)."""
+    if len(s.get("runs", [])) <= 1 or round(100 * s["std"], 1) == 0:
         return f"{100 * s['mean']:.1f}"
     return f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
 
@@ -696,7 +696,7 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
         "",
         f"{cfg.get('notes', '?')} notes from {sfs or '?'}; test split = instruments never "
         "seen in training; accuracy in %, mean ± std over seeds (one value: a single run, or "
-        "runs that agree exactly, as the log-mel probe on all labels does).",
+        "runs that agree, as the log-mel probe on all labels does).",
         "",
     ]
     if "command" in cfg:
