@@ -67,7 +67,6 @@ METHODS = ("random", "jigsaw", "rank", "supervised")
 PATCH_KINDS = ("time", "freq", "2d")
 PROBE_FRACTIONS = (0.01, 0.1, 1.0)
 FINETUNE_FRACTIONS = (0.01, 0.1)
-LABEL_FRACTIONS = PROBE_FRACTIONS
 PAIRS = (("rank", "jigsaw"), ("rank", "random"))
 #: Encoders the patch-type ablation and the pitch investigation train on the other patch types.
 ABLATION_METHODS = ("random", "rank")
@@ -386,13 +385,14 @@ def _job_done(run_dir: Path, key: str) -> bool:
 def _worker_main(cfg: StudyConfig, out: str, threads: int) -> None:
     """Entry point of an extra worker process (spawned by :func:`run_study`)."""
     torch.set_num_threads(threads)
-    data, features, labels = _load_data(cfg, progress=False)
+    data, _, features, labels = _load_data(cfg, progress=False)
     _work(cfg, Path(out), _jobs(cfg), data, features, labels, progress=False)
 
 
 def _load_data(
     cfg: StudyConfig, progress: bool
-) -> tuple[Path, dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[Path, Any, dict[str, np.ndarray], dict[str, Any]]:
+    """The study's data set (built or reused): its folder, the NoteSet, features and labels."""
     from minis2l.data import build_dataset, load_dataset
 
     soundfonts = resolve_soundfonts(cfg.soundfonts)
@@ -401,7 +401,7 @@ def _load_data(
     notes = load_dataset(data)
     labels = split_labels(notes)
     features = {s: np.asarray(notes.split(s).features, dtype=np.float32) for s in labels}
-    return data, features, labels
+    return data, notes, features, labels
 
 
 def _jobs(cfg: StudyConfig) -> list[tuple[str, str, int]]:
@@ -423,13 +423,10 @@ def run_study(
     configuration and data. ``workers`` > 1 starts that many processes (one CPU thread share
     each) that take the encoders from the same list; this process then assembles the results.
     """
-    from minis2l.data import load_dataset
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data, features, labels = _load_data(cfg, progress)
-    notes = load_dataset(data)
+    data, notes, features, labels = _load_data(cfg, progress)
     jobs = _jobs(cfg)
     if workers > 1:
         import multiprocessing as mp

@@ -127,23 +127,22 @@ def select_programs(
     return chosen
 
 
+def _check_midi(values: Iterable[int], what: str, lo: int) -> list[int]:
+    """Sorted unique ints in ``lo``-127; ValueError naming ``what`` when empty or out of range."""
+    values = sorted({int(v) for v in values})
+    if not values:
+        raise ValueError(f"empty {what} selection")
+    bad = [v for v in values if not lo <= v <= 127]
+    if bad:
+        raise ValueError(f"{what} {bad[0]} is outside the MIDI range {lo}-127")
+    return values
+
+
 def check_pitches(pitches: Iterable[int]) -> list[int]:
     """Sorted unique MIDI pitches; ValueError on an empty selection or a key outside 0-127."""
-    pitches = sorted({int(p) for p in pitches})
-    if not pitches:
-        raise ValueError("empty pitch selection")
-    bad = [p for p in pitches if not 0 <= p <= 127]
-    if bad:
-        raise ValueError(f"pitch {bad[0]} is outside the MIDI range 0-127")
-    return pitches
+    return _check_midi(pitches, "pitch", 0)
 
 
 def check_velocities(velocities: Iterable[int]) -> list[int]:
     """Sorted unique velocities; ValueError on an empty selection or a value outside 1-127."""
-    velocities = sorted({int(v) for v in velocities})
-    if not velocities:
-        raise ValueError("empty velocity selection")
-    bad = [v for v in velocities if not 1 <= v <= 127]
-    if bad:
-        raise ValueError(f"velocity {bad[0]} is outside the MIDI range 1-127")
-    return velocities
+    return _check_midi(velocities, "velocity", 1)
