@@ -31,8 +31,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "(all permutations) or the jigsaw head (a fixed set).",
     ),
     "probe": (
-        "fit linear probes (family, pitch) on a frozen encoder",
-        "Freeze an encoder checkpoint and fit linear probes for instrument family and pitch.",
+        "fit linear probes (family, pitch; class, direction) on a frozen encoder",
+        "Freeze an encoder checkpoint and fit linear probes for its modality's tasks.",
     ),
     "demo": (
         "run the whole study: data, pretraining, probes, results table",

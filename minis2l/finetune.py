@@ -50,12 +50,12 @@ class Classifier(nn.Module):
     def __init__(self, model: PermutationModel, num_classes: int):
         super().__init__()
         self.encoder = model.encoder
-        self.num_patches, self.kind = model.num_patches, model.kind
+        self.num_patches, self.kind, self.jitter = model.num_patches, model.kind, model.jitter
         self.head = nn.Linear(model.num_patches * model.encoder.dim, num_classes)
 
-    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, classes)`` for log-mels ``(B, F, T)``."""
-        parts = P.split_patches(spectrograms, self.num_patches, self.kind)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, classes)`` for inputs ``(B, H, W)`` (log-mels, images, film strips)."""
+        parts = P.crop_patches(P.split_patches(inputs, self.num_patches, self.kind), self.jitter)
         b, k = parts.shape[:2]
         h = self.encoder(parts.reshape(b * k, *parts.shape[2:])).reshape(b, -1)
         return self.head(h)

@@ -17,8 +17,9 @@
   linear layer. A third head, ``"supervised"``, classifies the clip embedding below into the
   instrument families: the upper-bound reference, trained on labels with the same encoder.
 * The **clip embedding** used by downstream probes (:meth:`PermutationModel.embed`): the clip is
-  cut into the same K patches *in their natural order*, each is encoded, and the K embeddings
-  are concatenated (``K * dim`` numbers). Concatenating, rather than averaging, keeps where in
+  cut into the same K patches *in their natural order* (centre crops when the model was trained
+  with ``jitter``), each is encoded, and the K embeddings are concatenated (``K * dim``
+  numbers). Concatenating, rather than averaging, keeps where in
   time or frequency each patch sits, which pitch needs.
 """
 
@@ -33,12 +34,19 @@ METHODS = ("rank", "jigsaw", "supervised")
 
 
 class PatchEncoder(nn.Module):
-    """Conv net: ``(N, h, w)`` patches -> ``(N, dim)`` embeddings."""
+    """Conv net: ``(N, h, w)`` patches -> ``(N, dim)`` embeddings.
 
-    def __init__(self, dim: int = 128, width: int = 16):
+    Global average pooling makes the embedding blind to *where* in the patch something is.
+    ``coords=True`` adds two input channels holding each pixel's row and column (in [-1, 1],
+    as CoordConv does; Liu et al., 2018), so the embedding can say where an object sits: what
+    a video frame's place in time depends on.
+    """
+
+    def __init__(self, dim: int = 128, width: int = 16, coords: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
-        channels = [1, width, 2 * width, 4 * width]
+        self.coords = coords
+        channels = [3 if coords else 1, width, 2 * width, 4 * width]
         for i in range(3):
             layers += [
                 nn.Conv2d(channels[i], channels[i + 1], 3, padding=1),
@@ -52,7 +60,14 @@ class PatchEncoder(nn.Module):
         self.dim = dim
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        h = self.conv(patches.unsqueeze(1))
+        x = patches.unsqueeze(1)
+        if self.coords:
+            n, _, h, w = x.shape
+            rows = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
+            cols = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
+            grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij")).expand(n, 2, h, w)
+            x = torch.cat([x, grid], dim=1)
+        h = self.conv(x)
         return self.proj(h.mean(dim=(-2, -1)))
 
 
@@ -70,6 +85,9 @@ class PermutationModel(nn.Module):
         num_perms: P, the size of the fixed permutation set (jigsaw only).
         dim: patch embedding size.
         num_classes: classes of the supervised head (supervised only).
+        jitter: pixels cropped off each patch's height and width (at random in training, see
+            :func:`minis2l.patches.crop_patches`; centred in :meth:`embed`). 0 for audio.
+        coords: give the encoder each pixel's coordinates (see :class:`PatchEncoder`).
     """
 
     def __init__(
@@ -80,6 +98,8 @@ class PermutationModel(nn.Module):
         num_perms: int = 0,
         dim: int = 128,
         num_classes: int = 0,
+        jitter: int = 0,
+        coords: bool = False,
     ):
         super().__init__()
         if method not in METHODS:
@@ -90,7 +110,8 @@ class PermutationModel(nn.Module):
         if method == "supervised" and num_classes < 2:
             raise ValueError(f"the supervised head needs at least 2 classes, got {num_classes}")
         self.method, self.kind, self.num_patches = method, kind, num_patches
-        self.encoder = PatchEncoder(dim)
+        self.jitter = jitter
+        self.encoder = PatchEncoder(dim, coords=coords)
         self.context = None
         if method != "supervised":
             self.context = nn.TransformerEncoderLayer(
@@ -118,8 +139,13 @@ class PermutationModel(nn.Module):
             return self.head(h).squeeze(-1)
         return self.head(h.flatten(1))
 
+    def pieces(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The K patches ``(B, K, h, w)`` of unshuffled inputs ``(B, H, W)`` in natural order,
+        centre-cropped by ``jitter``: what the encoder sees at evaluation."""
+        parts = P.split_patches(inputs, self.num_patches, self.kind)
+        return P.crop_patches(parts, self.jitter)
+
     @torch.no_grad()
-    def embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """Clip embeddings ``(B, K * dim)`` of unshuffled spectrograms ``(B, F, T)``."""
-        parts = P.split_patches(spectrograms, self.num_patches, self.kind)
-        return self.encode_patches(parts).flatten(1)
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings ``(B, K * dim)`` of unshuffled inputs ``(B, H, W)``."""
+        return self.encode_patches(self.pieces(inputs)).flatten(1)

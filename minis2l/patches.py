@@ -1,6 +1,9 @@
-"""Cutting spectrograms into patches, shuffling them, and the permutations that do it.
+"""Cutting inputs into patches, shuffling them, and the permutations that do it.
 
-Shapes: a spectrogram batch is ``(..., F, T)`` (mel bins, frames). ``K`` patches are cut
+The same functions serve every modality: a log-mel spectrogram ``(..., F, T)`` (mel bins,
+frames), an image ``(..., H, W)`` (``"2d"``: a grid of tiles) and a video clip laid out as a
+film strip ``(..., H, T * W)`` (``"time"`` with K = T: its frames). Below, a spectrogram's
+names are used. ``K`` patches are cut
 
 * ``"time"``: along time, K vertical strips of ``T // K`` frames each;
 * ``"freq"``: along frequency, K horizontal bands of ``F // K`` bins each;
@@ -50,15 +53,15 @@ def grid_shape(num_patches: int, kind: str) -> tuple[int, int]:
 
 def _check(x: torch.Tensor, num_patches: int, kind: str) -> tuple[int, int]:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"spectrogram must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2:
-        raise ValueError(f"spectrogram must be (..., freq, time), got shape {tuple(x.shape)}")
+        raise ValueError(f"input must be (..., height, width), got shape {tuple(x.shape)}")
     rows, cols = grid_shape(num_patches, kind)
     f, t = x.shape[-2:]
     if rows > f or cols > t:
         raise ValueError(
-            f"cannot cut a {f} x {t} (freq x time) spectrogram into {rows} x {cols} "
-            f"{kind} patches: each patch needs at least one bin and one frame"
+            f"cannot cut a {f} x {t} input into {rows} x {cols} {kind} patches: each patch "
+            "needs at least one row and one column"
         )
     return rows, cols
 
@@ -90,6 +93,33 @@ def merge_patches(patches: torch.Tensor, kind: str) -> torch.Tensor:
     lead = patches.shape[:-3]
     grid = patches.reshape(*lead, rows, cols, h, w).movedim(-2, -3)
     return grid.reshape(*lead, rows * h, cols * w)
+
+
+def crop_patches(
+    patches: torch.Tensor, margin: int, offsets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cut ``margin`` rows and columns off every patch: ``(..., K, h, w)`` ->
+    ``(..., K, h - margin, w - margin)``.
+
+    ``offsets`` ``(..., K, 2)`` (integers in ``[0, margin]``) say where each crop starts (row,
+    column); ``None`` takes the centre. Random offsets leave random gaps between neighbouring
+    tiles, so a jigsaw cannot be solved by matching the pixels along their edges (Noroozi &
+    Favaro, 2016, crop 64 x 64 tiles at random from 85 x 85 cells for the same reason).
+    """
+    if margin == 0:
+        return patches
+    h, w = patches.shape[-2:]
+    if not 0 < margin < min(h, w):
+        raise ValueError(f"jitter margin must be in 0..{min(h, w) - 1} for {h} x {w} patches")
+    if offsets is None:
+        c = margin // 2
+        return patches[..., c : c + h - margin, c : c + w - margin]
+    offsets = offsets.to(device=patches.device, dtype=torch.int64)
+    lead = patches.shape[:-2]
+    rows = offsets[..., 0, None] + torch.arange(h - margin, device=patches.device)
+    out = patches.gather(-2, rows[..., None].expand(*lead, h - margin, w))
+    cols = offsets[..., 1, None] + torch.arange(w - margin, device=patches.device)
+    return out.gather(-1, cols[..., None, :].expand(*lead, h - margin, w - margin))
 
 
 def _check_perm(perm: torch.Tensor, k: int | None = None) -> None:

@@ -1,7 +1,8 @@
-"""Permutation pretext pretraining: un-shuffle spectrogram patches (``python -m minis2l pretrain``).
+"""Permutation pretext pretraining: un-shuffle patches (``python -m minis2l pretrain``).
 
-Each training clip is cut into K patches, shuffled with a permutation, and the model must say
-where each patch belongs:
+Each training item (a note's log-mel, an image, a clip's film strip: ``--modality``) is cut
+into K patches (with ``jitter``, each patch loses a random margin: gaps between tiles),
+shuffled with a permutation, and the model must say where each patch belongs:
 
 * ``--method rank``: the permutation is drawn uniformly from all K!; the model scores each
   patch and the loss is the squared error between ``soft_rank(scores)`` and the true ranks,
@@ -43,9 +44,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from minis2l import __version__
+from minis2l import modality as M
 from minis2l import patches as P
 from minis2l.config import default_device, fast_mode
-from minis2l.data import FAMILIES
 from minis2l.io import atomic_write, load_checkpoint, save_json, save_torch
 from minis2l.models import METHODS, PermutationModel
 from minis2l.ranking import hard_rank, soft_rank
@@ -66,12 +67,17 @@ METRIC_FIELDS = (
 class PretrainConfig:
     """Everything that defines a pretraining run (stored in ``config.json`` and checkpoints).
 
-    ``epochs=None`` means the default: 12, or 2 in fast mode.
+    ``epochs=None`` means the default: 12, or 2 in fast mode. ``patches``, ``num_patches`` and
+    ``jitter`` left at None take the modality's defaults (:data:`minis2l.modality.MODALITIES`:
+    audio 6 freq bands, image 3 x 3 tiles with jitter 2, video 8 frames). ``data``: a built
+    note data set (audio) or a folder of Fashion-MNIST IDX files (image, video).
     """
 
     method: str = "rank"
-    patches: str = "freq"
-    num_patches: int = 6
+    modality: str = "audio"
+    patches: str | None = None
+    num_patches: int | None = None
+    jitter: int | None = None
     perm_set_size: int = 100
     epochs: int | None = None
     batch_size: int = 64
@@ -90,6 +96,13 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.epochs is None:
             self.epochs = 2 if self.fast else 12
+        modality = M.get(self.modality)
+        if self.patches is None:
+            self.patches = modality.patches
+        if self.num_patches is None:
+            self.num_patches = modality.num_patches
+        if self.jitter is None:
+            self.jitter = modality.jitter
         self.validate()
 
     def validate(self) -> None:
@@ -104,6 +117,10 @@ class PretrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.method == "jigsaw" and self.num_perms() < 2:
             raise ValueError("the jigsaw head needs a permutation set of at least 2")
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be at least 0, got {self.jitter}")
+        if self.soundfont and self.modality != "audio":
+            raise ValueError(f"--soundfont is for audio; the {self.modality} modality has none")
 
     def num_perms(self) -> int:
         """P: the fixed set's size, capped at K!."""
@@ -138,26 +155,30 @@ def _maybe_init_distributed(device: torch.device) -> bool:
 
 
 def load_features(cfg: PretrainConfig, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Train and valid log-mels as float32 tensors (``"train"``, ``"valid"``) and their family
-    labels (``"train_family"``, ``"valid_family"``), building the data set when missing."""
-    from minis2l.data import load_dataset
-
+    """Train and valid inputs as float32 tensors (``"train"``, ``"valid"``) and the labels
+    of the modality's supervised task (``"train_label"``, ``"valid_label"``: the instrument
+    family for audio, the class for images and video), building the data set when missing."""
     rank, world = _dist_info()
     kwargs: dict[str, Any] = {}
-    if cfg.data is None:
-        kwargs = {"fast": cfg.fast, "progress": progress and rank == 0, "verbose": progress}
-        if cfg.soundfont:
-            kwargs["soundfont"] = cfg.soundfont
+    if cfg.soundfont and cfg.data is None:
+        kwargs["soundfont"] = cfg.soundfont
     if world > 1 and rank != 0:
         dist.barrier()  # let rank 0 build the cache first
-    notes = load_dataset(cfg.data, **kwargs)
+    items = M.load_items(
+        cfg.modality,
+        cfg.data,
+        fast=cfg.fast,
+        progress=progress and rank == 0,
+        verbose=progress and rank == 0,
+        **kwargs,
+    )
     if world > 1 and rank == 0:
         dist.barrier()
+    task = items.tasks[0]
     out = {}
     for split in ("train", "valid"):
-        part = notes.split(split)
-        out[split] = torch.from_numpy(np.asarray(part.features, dtype=np.float32))
-        out[f"{split}_family"] = torch.from_numpy(part.family)
+        out[split] = torch.from_numpy(np.array(items.inputs[split], dtype=np.float32))
+        out[f"{split}_label"] = torch.from_numpy(items.labels[split][task])
     return out
 
 
@@ -180,6 +201,15 @@ def epoch_shuffles(
     return perm_set[labels], labels
 
 
+def epoch_offsets(cfg: PretrainConfig, n: int, epoch: int) -> torch.Tensor | None:
+    """Where each patch's crop starts, ``(n, K, 2)`` in ``[0, jitter]``, for ``epoch``; None
+    without jitter. A function of (seed, epoch) only, like :func:`epoch_shuffles`."""
+    if cfg.jitter == 0:
+        return None
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 500_009)
+    return torch.randint(cfg.jitter + 1, (n, cfg.num_patches, 2), generator=gen)
+
+
 # --- the model's task -----------------------------------------------------------------------
 
 
@@ -189,14 +219,17 @@ def pretext_loss(
     x: torch.Tensor,
     perms: torch.Tensor,
     labels: torch.Tensor,
+    offsets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, output) for spectrograms ``x`` (B, F, T) shuffled with ``perms`` (B, K).
+    """(loss, output) for inputs ``x`` (B, H, W) shuffled with ``perms`` (B, K).
 
-    ``labels``: the jigsaw class of each permutation, or the family for ``"supervised"``.
+    ``labels``: the jigsaw class of each permutation, or the class for ``"supervised"``.
+    ``offsets`` (B, K, 2): where each shuffled patch's jitter crop starts (None: centred).
     """
     shuffled = P.split_patches(x, cfg.num_patches, cfg.patches)
     if cfg.method != "supervised":
         shuffled = P.permute_patches(shuffled, perms)
+    shuffled = P.crop_patches(shuffled, cfg.jitter, offsets)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
         out = model(shuffled)
     out = out.float()
@@ -235,8 +268,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Held-out loss, exact-reorder accuracy and Spearman correlation on fixed shuffles.
 
-    For ``"supervised"`` the last two are NaN and ``accuracy`` is the family accuracy
-    (``family`` holds the labels); for the pretext methods ``accuracy`` is NaN.
+    For ``"supervised"`` the last two are NaN and ``accuracy`` is the supervised task's
+    accuracy (``family`` holds its labels); for the pretext methods ``accuracy`` is NaN.
     """
     model.eval()
     perms, labels = epoch_shuffles(cfg, len(x), -1, perm_set)
@@ -344,7 +377,9 @@ def _pretrain(cfg, out, resume, overwrite, progress, device, resume_epochs) -> d
 
     torch.manual_seed(cfg.seed)
     data = load_features(cfg, progress)
-    P.crop_to_patches(data["train"][:1], cfg.num_patches, cfg.patches)  # K fits the input?
+    M.check_pieces(
+        cfg.modality, cfg.patches, cfg.num_patches, cfg.jitter, tuple(data["train"].shape[1:])
+    )
     perm_set = (
         P.fixed_permutation_set(cfg.num_perms(), cfg.num_patches, seed=cfg.seed)
         if cfg.method == "jigsaw"
@@ -399,18 +434,20 @@ def _pretrain(cfg, out, resume, overwrite, progress, device, resume_epochs) -> d
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler))
         perms, labels = epoch_shuffles(cfg, n_train, epoch, perm_set)
+        offsets = epoch_offsets(cfg, n_train, epoch)
         running = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * local_batch : (step + 1) * local_batch]
             xb, pb = data["train"][idx], perms[idx]
-            lb = data["train_family"][idx] if cfg.method == "supervised" else labels[idx]
+            lb = data["train_label"][idx] if cfg.method == "supervised" else labels[idx]
+            ob = None if offsets is None else offsets[idx].to(device)
             if pin:
                 xb, pb, lb = xb.pin_memory(), pb.pin_memory(), lb.pin_memory()
             xb = xb.to(device, non_blocking=True)
             pb, lb = pb.to(device, non_blocking=True), lb.to(device, non_blocking=True)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, epoch * steps_per_epoch + step, total_steps)
-            loss, _ = pretext_loss(train_model, cfg, xb, pb, lb)
+            loss, _ = pretext_loss(train_model, cfg, xb, pb, lb, ob)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -422,7 +459,7 @@ def _pretrain(cfg, out, resume, overwrite, progress, device, resume_epochs) -> d
             dist.all_reduce(total)
             running = total.item() / world
         metrics = {"epoch": epoch + 1, "train_loss": running / steps_per_epoch}
-        valid = evaluate(model, cfg, data["valid"], perm_set, device, family=data["valid_family"])
+        valid = evaluate(model, cfg, data["valid"], perm_set, device, family=data["valid_label"])
         metrics |= {f"valid_{k}": v for k, v in valid.items()}
         metrics |= {"lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         history.append(metrics)
@@ -473,7 +510,14 @@ def _compare_ranks(model: torch.nn.Module, world: int) -> dict[str, float]:
 def build_model(cfg: PretrainConfig) -> PermutationModel:
     """A freshly initialized model for ``cfg`` (seed it first for reproducible weights)."""
     return PermutationModel(
-        cfg.method, cfg.patches, cfg.num_patches, cfg.num_perms(), cfg.dim, len(FAMILIES)
+        cfg.method,
+        cfg.patches,
+        cfg.num_patches,
+        cfg.num_perms(),
+        cfg.dim,
+        M.get(cfg.modality).num_classes,
+        cfg.jitter,
+        M.get(cfg.modality).coords,
     )
 
 
@@ -496,15 +540,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         default=d["method"].default,
         help="rank (all K! permutations, soft-rank loss), jigsaw (a fixed set of P, "
-        "classification) or supervised (family labels: the reference)",
+        "classification) or supervised (the labels: the reference)",
     )
-    parser.add_argument("--patches", default=d["patches"].default, help="time, freq or 2d")
+    parser.add_argument(
+        "--modality",
+        default="audio",
+        choices=list(M.MODALITIES),
+        help="audio (notes' log-mels, default), image (Fashion-MNIST tiles) or video (moving "
+        "Fashion-MNIST clips, frames)",
+    )
+    parser.add_argument(
+        "--patches", help="time, freq or 2d (default: the modality's: freq, 2d, time)"
+    )
     parser.add_argument(
         "--num-patches",
         type=int,
-        default=d["num_patches"].default,
         metavar="K",
-        help="number of patches K (default %(default)s)",
+        help="number of patches K (default: the modality's: 6, 9, 8)",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=int,
+        metavar="PX",
+        help="pixels randomly cropped off each patch, leaving gaps (default: image 2, else 0)",
     )
     parser.add_argument(
         "--perm-set-size",
@@ -544,6 +602,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--soundfont", metavar="PATH", help="SoundFont for the default data set")
     parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="image/video: a folder with Fashion-MNIST's four IDX files (default: Debian's "
+        "dataset-fashion-mnist, else scikit-learn's digits)",
+    )
+    parser.add_argument(
         "--out",
         metavar="DIR",
         default="runs/pretrain",
@@ -558,10 +622,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``python -m minis2l pretrain``; errors become one line on stderr and exit 2."""
     try:
+        if args.images and args.modality == "audio":
+            raise ValueError("--images is for --modality image or video")
         cfg = PretrainConfig(
             method=args.method,
+            modality=args.modality,
             patches=args.patches,
             num_patches=args.num_patches,
+            jitter=args.jitter,
             perm_set_size=args.perm_set_size,
             epochs=args.epochs,
             batch_size=args.batch_size,
@@ -571,7 +639,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             compile=args.compile,
             fast=fast_mode(),
-            data=args.data,
+            data=args.images or args.data,
             soundfont=args.soundfont,
         )
         ckpt = pretrain(
@@ -583,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
     last = ckpt["metrics"][-1] if ckpt.get("metrics") else {}
     if int(os.environ.get("RANK", "0")) == 0 and last:
         if cfg.method == "supervised":
-            summary = f"valid family accuracy {last['valid_accuracy']:.3f}"
+            summary = f"valid supervised accuracy {last['valid_accuracy']:.3f}"
         else:
             summary = (
                 f"valid exact-reorder {last['valid_exact']:.3f}, "

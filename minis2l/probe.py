@@ -1,10 +1,11 @@
 """Linear probes on frozen encoders (``python -m minis2l probe``).
 
 The encoder is frozen and turned into clip embeddings (:meth:`PermutationModel.embed`). A linear
-probe is fitted on the train split for each task:
+probe is fitted on the train split for each task of the modality (the labels' names):
 
-* ``family``: NSynth's instrument family (11 classes);
-* ``pitch``: the MIDI pitch of the note (one class per pitch in the data set).
+* audio: ``family`` (NSynth's instrument family, 11 classes) and ``pitch`` (the MIDI pitch of
+  the note, one class per pitch in the data set);
+* image: ``class`` (10 classes); video: ``class`` and ``direction`` (8 directions of motion).
 
 The probe is a ridge-regression classifier (least squares onto one-hot labels, arg-max to
 predict; scikit-learn's ``RidgeClassifier``) on features standardized with the train split's
@@ -26,13 +27,12 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-TASKS = ("family", "pitch")
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
 @torch.no_grad()
 def embed(model: torch.nn.Module, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Clip embeddings of ``features`` (N, F, T) with a frozen model, as float32 numpy."""
+    """Embeddings of inputs ``features`` (N, H, W) with a frozen model, as float32 numpy."""
     model.eval()
     device = next(model.parameters()).device
     out = []
@@ -53,8 +53,6 @@ def embed_layers(
     :func:`embed` returns); ``"context"``, the output of the context layer (models that have
     one). Each is concatenated over the K patches: ``{name: (N, K * width)}``.
     """
-    from minis2l import patches as P
-
     model.eval()
     device = next(model.parameters()).device
     out: dict[str, list[np.ndarray]] = {"conv": [], "patch": []}
@@ -62,7 +60,7 @@ def embed_layers(
         out["context"] = []
     for lo in range(0, len(features), batch_size):
         x = torch.as_tensor(np.asarray(features[lo : lo + batch_size], dtype=np.float32))
-        parts = P.split_patches(x.to(device), model.num_patches, model.kind)
+        parts = model.pieces(x.to(device))
         b, k = parts.shape[:2]
         flat = parts.reshape(b * k, *parts.shape[2:]).unsqueeze(1)
         conv = model.encoder.conv(flat).mean(dim=(-2, -1))
@@ -152,7 +150,7 @@ def probe_embeddings(
 ) -> dict[str, dict[str, Any]]:
     """Probe every task. ``emb[split]`` are embeddings, ``labels[split][task]`` the labels."""
     results = {}
-    for task in TASKS:
+    for task in labels["train"]:
         keep = subsample(labels["train"][task], label_fraction, seed)
         results[task] = fit_probe(
             (emb["train"][keep], labels["train"][task][keep]),
@@ -174,14 +172,14 @@ def split_labels(notes: Any) -> dict[str, dict[str, np.ndarray]]:
 def probe_checkpoint(
     checkpoint: str | Path, data: str | Path | None = None, *, label_fraction: float = 1.0
 ) -> dict[str, Any]:
-    """Load an encoder checkpoint and probe it on the data set it was trained with."""
-    from minis2l.data import load_dataset
+    """Load an encoder checkpoint and probe it on the data it was trained with (or ``data``)."""
+    from minis2l.modality import load_items
     from minis2l.pretrain import load_pretrained
 
     model, cfg, _ = load_pretrained(checkpoint)
-    notes = load_dataset(data) if data else load_dataset(None, fast=cfg.fast)
-    emb = {s: embed(model, notes.split(s).features) for s in ("train", "valid", "test")}
-    return probe_embeddings(emb, split_labels(notes), label_fraction=label_fraction)
+    items = load_items(cfg.modality, data or cfg.data, fast=cfg.fast)
+    emb = {s: embed(model, x) for s, x in items.inputs.items()}
+    return probe_embeddings(emb, items.labels, label_fraction=label_fraction)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,7 +190,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a checkpoint.pt written by `minis2l pretrain`",
     )
-    parser.add_argument("--data", metavar="DIR", help="data set (default: the run's own)")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="note data set or image folder (default: the run's own)",
+    )
     parser.add_argument(
         "--label-fraction",
         type=float,

@@ -1,37 +1,46 @@
 """The study (``python -m minis2l demo``): which encoder gives the best representation?
 
-For each seed, four encoders with the same architecture and training budget:
+For each seed, four encoders with the same architecture and training budget, on one modality
+(``--modality``: audio notes, images or video clips; :mod:`minis2l.modality`):
 
 * ``random``: untrained (the seed's initialization);
 * ``jigsaw``: pretrained to classify a fixed set of P = 100 permutations;
 * ``rank``: pretrained with the soft-rank loss on all K! permutations;
-* ``supervised``: trained on the instrument-family labels (a reference, not a competitor).
+* ``supervised``: trained on the first task's labels (instrument family; image class; clip
+  class): a reference, not a competitor.
 
 Each is evaluated in five **regimes**: frozen, with linear probes (:mod:`minis2l.probe`) on 1 %,
 10 % and 100 % of the train labels (class-stratified subsets; at 1 % the mean over several
 subsets), and fine-tuned with a linear head (:mod:`minis2l.finetune`) on 1 % and 10 %, with the
-same budget from each initialization and the stopping step chosen on valid. Tasks: instrument
-family and pitch; scores on test (instruments never seen in training). A linear probe on the
-log-mel itself (average-pooled to 32 x 8, no encoder) is reported in the probe regimes.
+same budget from each initialization and the stopping step chosen on valid (audio; the image
+and video scales skip fine-tuning). Tasks: the modality's labels (audio: instrument family and
+pitch, scored on instruments never seen in training; image: class; video: class and motion
+direction). A linear probe on the input itself (average-pooled, no encoder: ``logmel`` or
+``pixels``) is reported in the probe regimes.
 
 Then: mean ± std over seeds; for rank - jigsaw and rank - random the paired difference per
-seed, its mean and 95 % t-interval; a **sensitivity** line (supervised - random on family with
-10 % of the labels: if even labels do not move the probe, the study cannot tell representations
-apart); the pretext curves on valid. With ablations, seed 0 also trains rank (and takes a
+seed, its mean and 95 % t-interval; a **sensitivity** line (supervised - random on the first
+task with 10 % of the labels: if even labels do not move the probe, the study cannot tell
+representations apart); the pretext curves on valid. With ablations (audio), seed 0 also trains
+rank (and takes a
 random encoder) on the other patch types, and a **pitch investigation** on valid only probes
 other layers (conv features, patch embeddings, the context layer) and patch-type combinations.
 
-Three scales (:data:`SCALES`): ``fast`` (CI, seconds), ``demo`` (``make demo``, part of the
-SoundFont pool, minutes) and ``full`` (``make study``, the whole pool, the committed
-``results/``). Outputs in ``out``: ``results.json``, ``results.md`` and PNG plots. Schema::
+Three audio scales (:data:`SCALES`): ``fast`` (CI, seconds), ``demo`` (``make demo``, part of
+the SoundFont pool, minutes) and ``full`` (``make study``, the whole pool, the committed
+``results/``); images and video have ``fast`` and ``demo`` (:data:`VISION_SCALES`, a few
+minutes each; ``make study`` commits them in ``results/image`` and ``results/video``). Outputs
+in ``out``: ``results.json``, ``results.md`` and PNG plots. Schema::
 
-    {"config": {..., "soundfonts": [{"name", "sha256"}], "notes", "command", "code_version"},
+    {"config": {..., "modality", "command", "code_version", "seconds", and the data's
+                description: audio "soundfonts": [{"name", "sha256"}], "notes"; images and
+                video "source", "files", "counts"},
      "methods": {method: {task: {"accuracy": S, "macro_f1": S}}},          # probe, 100 %
      "regimes": {"probe": {"0.01"|"0.1"|"1.0": R}, "finetune": {"0.01"|"0.1": R}},
-     "sensitivity": {"family_probe_0.1": float},
+     "sensitivity": {"<first task>_probe_0.1": float},
      "paired": {"rank-jigsaw"|"rank-random": {"probe_0.1"|...: {task: {"mean", "ci95"}}}},
      "ablations": {"label_fraction": {fraction: R}, "patches": {kind: R}},
-     "baselines": {"logmel": {task: {...}}},
+     "baselines": {"logmel"|"pixels": {task: {...}}},
      "pretext": {method: {"valid_exact": S, "valid_spearman": S}},
      "curves": {method: [[{epoch metrics}, ...] per seed]},
      "pitch_investigation": {...valid accuracies...}}
@@ -57,16 +66,17 @@ import numpy as np
 import torch
 
 from minis2l import __version__
+from minis2l import modality as M
 from minis2l.config import fast_mode
 from minis2l.finetune import FinetuneConfig, finetune
 from minis2l.io import atomic_write, save_json, save_torch
+from minis2l.items import Items
 from minis2l.pretrain import PretrainConfig, build_model, pretrain
-from minis2l.probe import TASKS, embed, embed_layers, probe_embeddings, split_labels, subsample
+from minis2l.probe import embed, embed_layers, probe_embeddings, subsample
 
 METHODS = ("random", "jigsaw", "rank", "supervised")
 PATCH_KINDS = ("time", "freq", "2d")
 PROBE_FRACTIONS = (0.01, 0.1, 1.0)
-FINETUNE_FRACTIONS = (0.01, 0.1)
 PAIRS = (("rank", "jigsaw"), ("rank", "random"))
 #: Encoders the patch-type ablation and the pitch investigation train on the other patch types.
 ABLATION_METHODS = ("random", "rank")
@@ -78,10 +88,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class StudyConfig:
     """Everything that defines a study run (stored under ``config`` in ``results.json``).
 
-    ``soundfonts``: ``"pool"`` (every installed pool SoundFont), ``"pool:N"`` (the first N of
-    the pool), ``"default"`` (pretty_midi's TimGM6mb) or a list of paths. ``pitch_step``:
-    semitones between rendered pitches (24-108). ``probe_subsets``: label subsets averaged
-    at 1 %. ``fast`` uses the fast-mode data set (a few programs and pitches).
+    ``soundfonts`` (audio): ``"pool"`` (every installed pool SoundFont), ``"pool:N"`` (the
+    first N of the pool), ``"default"`` (pretty_midi's TimGM6mb) or a list of paths.
+    ``pitch_step`` (audio): semitones between rendered pitches (24-108). ``images`` (image,
+    video): a folder of Fashion-MNIST IDX files (default: Debian's). ``probe_subsets``: label
+    subsets averaged at 1 %. ``finetune_fractions``: label fractions of the fine-tuning
+    regimes (empty: none). ``fast`` uses the fast-mode data set. ``ablations`` (audio only):
+    the patch-type ablation and the pitch investigation.
     """
 
     scale: str = "demo"
@@ -97,10 +110,20 @@ class StudyConfig:
     ablations: bool = True
     fast: bool = False
     device: str = "auto"
+    modality: str = "audio"
+    batch_size: int = 64
+    finetune_fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])
+    images: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.finetune, dict):
             self.finetune = FinetuneConfig(**self.finetune)
+        self.finetune_fractions = [float(f) for f in self.finetune_fractions]
+        M.get(self.modality)
+        if self.ablations and self.modality != "audio":
+            raise ValueError("the patch-type ablation and pitch investigation are audio-only")
+        if self.images is not None and self.modality == "audio":
+            raise ValueError("images is for the image and video modalities")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         if self.epochs < 1:
@@ -112,10 +135,15 @@ class StudyConfig:
 
     @classmethod
     def for_scale(cls, scale: str, **overrides: Any) -> StudyConfig:
-        """The settings of one of :data:`SCALES`, with ``overrides`` on top."""
-        if scale not in SCALES:
-            raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
-        return cls(**{**SCALES[scale], "scale": scale, **overrides})
+        """The settings of one of :data:`SCALES` (audio) or :data:`VISION_SCALES` (the
+        ``modality`` in ``overrides``), with ``overrides`` on top."""
+        modality = overrides.get("modality", "audio")
+        table = SCALES if modality == "audio" else VISION_SCALES[M.get(modality).name]
+        if scale not in table:
+            raise ValueError(
+                f"unknown scale {scale!r} for {modality}; choose from {', '.join(table)}"
+            )
+        return cls(**{**table[scale], "scale": scale, **overrides})
 
 
 SCALES: dict[str, dict[str, Any]] = {
@@ -146,6 +174,32 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 
 
+def _vision(modality: str, **settings: Any) -> dict[str, Any]:
+    m = M.get(modality)
+    base = {
+        "modality": modality,
+        "patches": m.patches,
+        "num_patches": m.num_patches,
+        "soundfonts": "default",
+        "ablations": False,
+        "finetune_fractions": [],
+    }
+    return base | settings
+
+
+#: The image and video studies: a few minutes on 2 CPU cores (``demo``), seconds (``fast``).
+VISION_SCALES: dict[str, dict[str, dict[str, Any]]] = {
+    "image": {
+        "fast": _vision("image", seeds=2, epochs=1, fast=True, probe_subsets=2),
+        "demo": _vision("image", seeds=3, epochs=4),
+    },
+    "video": {
+        "fast": _vision("video", seeds=2, epochs=1, fast=True, probe_subsets=2, batch_size=32),
+        "demo": _vision("video", seeds=3, epochs=6, batch_size=32),
+    },
+}
+
+
 def _summary(values: list[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=float)
     return {"mean": float(arr.mean()), "std": float(arr.std()), "runs": [float(v) for v in arr]}
@@ -155,7 +209,7 @@ def _collect(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any
     """[{task: {"accuracy", "macro_f1", ...}}] over seeds -> {task: {metric: summary}}."""
     return {
         task: {m: _summary([r[task][m] for r in runs]) for m in ("accuracy", "macro_f1")}
-        for task in TASKS
+        for task in runs[0]
     }
 
 
@@ -163,7 +217,7 @@ def _mean_runs(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, f
     """Average several probe results (label subsets) into one."""
     metrics = ("accuracy", "macro_f1", "valid_accuracy")
     return {
-        task: {m: float(np.mean([r[task][m] for r in runs])) for m in metrics} for task in TASKS
+        task: {m: float(np.mean([r[task][m] for r in runs])) for m in metrics} for task in runs[0]
     }
 
 
@@ -177,12 +231,6 @@ def paired_difference(a: list[float], b: list[float]) -> dict[str, Any]:
         return {"mean": mean, "ci95": None, "runs": d.tolist()}
     half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
     return {"mean": mean, "ci95": [mean - half, mean + half], "runs": d.tolist()}
-
-
-def logmel_features(features: np.ndarray) -> np.ndarray:
-    """The no-encoder baseline: log-mel average-pooled to 32 mel bands x 8 time steps."""
-    x = torch.nn.functional.adaptive_avg_pool2d(torch.as_tensor(features), (32, 8))
-    return x.flatten(1).numpy()
 
 
 def resolve_soundfonts(spec: str | list[str]) -> list[str] | None:
@@ -220,19 +268,27 @@ def code_version() -> str:
 
 
 def train_encoder(
-    method: str, kind: str, seed: int, cfg: StudyConfig, data: Path, run_dir: Path, progress: bool
+    method: str,
+    kind: str,
+    seed: int,
+    cfg: StudyConfig,
+    data: str | None,
+    run_dir: Path,
+    progress: bool,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """An encoder for ``method`` (trained unless ``random``) and its per-epoch metrics."""
     pcfg = PretrainConfig(
         method="rank" if method == "random" else method,
+        modality=cfg.modality,
         patches=kind,
         num_patches=cfg.num_patches,
         perm_set_size=cfg.perm_set_size,
         epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
         seed=seed,
         device=cfg.device,
         fast=cfg.fast,
-        data=str(data),
+        data=data,
     )
     if method == "random":
         torch.manual_seed(pcfg.seed)  # the same initialization pretrain() starts from
@@ -254,9 +310,9 @@ def _evaluate(
     embeddings of each split."""
     emb = {s: embed(model, features[s]) for s in labels}
     out = _probe_regimes(emb, labels, cfg, seed)
-    for frac in FINETUNE_FRACTIONS:
+    for frac in cfg.finetune_fractions:
         out[f"finetune_{frac}"] = {}
-        for t, task in enumerate(TASKS):
+        for t, task in enumerate(labels["train"]):
             keep = subsample(labels["train"][task], frac, seed)
             out[f"finetune_{frac}"][task] = finetune(
                 model,
@@ -287,17 +343,22 @@ def _job_name(job: tuple[str, str, int]) -> str:
     return "{}-{}-{}".format(*job)
 
 
+def _data_arg(cfg: StudyConfig, items: Items) -> str | None:
+    """What pretraining loads: the built note data set, or the image folder."""
+    return items.metadata["data"] if cfg.modality == "audio" else cfg.images
+
+
 def _run_job(
     job: tuple[str, str, int],
     cfg: StudyConfig,
-    data: Path,
-    features: dict[str, np.ndarray],
-    labels: dict[str, Any],
+    items: Items,
     run_dir: Path,
     progress: bool,
 ) -> dict[str, Any]:
     """Train (unless random) and evaluate one encoder; what the study keeps of it."""
     method, kind, seed = job
+    features, labels = items.inputs, items.labels
+    data = _data_arg(cfg, items)
     model, history = train_encoder(method, kind, seed, cfg, data, run_dir, progress)
     result: dict[str, Any] = {"history": history}
     if kind == cfg.patches:
@@ -339,36 +400,35 @@ def _work(
     cfg: StudyConfig,
     out: Path,
     jobs: list[tuple[str, str, int]],
-    data: Path,
-    features: dict[str, np.ndarray],
-    labels: dict[str, Any],
+    items: Items,
     progress: bool,
 ) -> None:
     """Run every job not done or claimed yet, in order; each result is saved atomically."""
     t0 = time.perf_counter()
-    key = _job_key(cfg, data)
+    key = _job_key(cfg, items)
     for i, job in enumerate(jobs, 1):
         run_dir = out / "runs" / _job_name(job)
         if _job_done(run_dir, key) or not _claim(run_dir):
             continue
         try:
             print(f"[{i}/{len(jobs)}] {job[0]} / {job[1]} patches / seed {job[2]}", flush=True)
-            result = _run_job(job, cfg, data, features, labels, run_dir, progress)
+            result = _run_job(job, cfg, items, run_dir, progress)
             save_torch(run_dir / "result.pt", {"key": key, **result})
         finally:
             (run_dir / "claim").unlink(missing_ok=True)
         last = result["scores"]["probe_1.0"]
+        accuracies = "  ".join(f"{t} {r['accuracy']:.3f}" for t, r in last.items())
         print(
-            f"      {_job_name(job)}: probe family {last['family']['accuracy']:.3f}  pitch "
-            f"{last['pitch']['accuracy']:.3f}  ({time.perf_counter() - t0:.0f} s)",
+            f"      {_job_name(job)}: probe {accuracies}  ({time.perf_counter() - t0:.0f} s)",
             flush=True,
         )
 
 
-def _job_key(cfg: StudyConfig, data: Path) -> str:
+def _job_key(cfg: StudyConfig, items: Items) -> str:
     """What a saved job result must match to be reused: the config and the data's contents."""
-    meta = (data / "metadata.json").read_text()
-    blob = json.dumps({"cfg": asdict(cfg) | {"device": None}, "data": meta}, sort_keys=True)
+    blob = json.dumps(
+        {"cfg": asdict(cfg) | {"device": None}, "data": items.fingerprint}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -385,23 +445,19 @@ def _job_done(run_dir: Path, key: str) -> bool:
 def _worker_main(cfg: StudyConfig, out: str, threads: int) -> None:
     """Entry point of an extra worker process (spawned by :func:`run_study`)."""
     torch.set_num_threads(threads)
-    data, _, features, labels = _load_data(cfg, progress=False)
-    _work(cfg, Path(out), _jobs(cfg), data, features, labels, progress=False)
+    _work(cfg, Path(out), _jobs(cfg), _load_data(cfg, progress=False), progress=False)
 
 
-def _load_data(
-    cfg: StudyConfig, progress: bool
-) -> tuple[Path, Any, dict[str, np.ndarray], dict[str, Any]]:
-    """The study's data set (built or reused): its folder, the NoteSet, features and labels."""
-    from minis2l.data import build_dataset, load_dataset
+def _load_data(cfg: StudyConfig, progress: bool) -> Items:
+    """The study's items (for audio, the note data set is built first or reused)."""
+    if cfg.modality != "audio":
+        return M.load_items(cfg.modality, cfg.images, fast=cfg.fast, verbose=progress)
+    from minis2l.data import build_dataset
 
     soundfonts = resolve_soundfonts(cfg.soundfonts)
     pitches = None if cfg.fast else range(24, 109, cfg.pitch_step)
     data = build_dataset(soundfont=soundfonts, pitches=pitches, fast=cfg.fast, progress=progress)
-    notes = load_dataset(data)
-    labels = split_labels(notes)
-    features = {s: np.asarray(notes.split(s).features, dtype=np.float32) for s in labels}
-    return data, notes, features, labels
+    return M.load_items("audio", data)
 
 
 def _jobs(cfg: StudyConfig) -> list[tuple[str, str, int]]:
@@ -426,7 +482,8 @@ def run_study(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data, notes, features, labels = _load_data(cfg, progress)
+    items = _load_data(cfg, progress)
+    features, labels = items.inputs, items.labels
     jobs = _jobs(cfg)
     if workers > 1:
         import multiprocessing as mp
@@ -441,15 +498,15 @@ def run_study(
         for proc in procs:
             proc.start()
         try:
-            _work(cfg, out, jobs, data, features, labels, progress)
+            _work(cfg, out, jobs, items, progress)
         finally:
             for proc in procs:
                 proc.join()
         if any(proc.exitcode for proc in procs):
             raise RuntimeError("a study worker process failed; rerun to resume")
     else:
-        _work(cfg, out, jobs, data, features, labels, progress)
-    key = _job_key(cfg, data)
+        _work(cfg, out, jobs, items, progress)
+    key = _job_key(cfg, items)
     done = {}
     for job in jobs:
         path = out / "runs" / _job_name(job) / "result.pt"
@@ -464,9 +521,11 @@ def run_study(
     for (method, kind, _), r in done.items():
         if kind == cfg.patches and r["history"]:
             curves[method].append(r["history"])
-    pooled = {s: logmel_features(f) for s, f in features.items()}
-    logmel_runs = [_probe_regimes(pooled, labels, cfg, s) for s in seeds]
-    results = _assemble(cfg, scores, logmel_runs, curves, seeds, kinds if cfg.ablations else [])
+    pooled = {s: M.baseline_features(cfg.modality, f) for s, f in features.items()}
+    baseline_runs = [_probe_regimes(pooled, labels, cfg, s) for s in seeds]
+    results = _assemble(
+        cfg, scores, baseline_runs, curves, seeds, kinds if cfg.ablations else [], items.tasks
+    )
     if cfg.ablations:
         layers = {m: done[(m, cfg.patches, 0)]["layers"] for m in METHODS}
         ablation_emb = {
@@ -477,11 +536,8 @@ def run_study(
         results["pitch_investigation"] = _pitch_investigation(
             layers, scores, ablation_emb, labels, kinds
         )
+    results["config"] |= {k: v for k, v in items.metadata.items() if k != "modality"}
     results["config"] |= {
-        "data": str(data),
-        "soundfonts": notes.metadata["params"]["soundfonts"],
-        "notes": len(notes),
-        "notes_per_split": notes.metadata["counts"]["notes_per_split"],
         "command": " ".join(["python -m minis2l", *sys.argv[1:]])
         if Path(sys.argv[0]).name in ("__main__.py", "minis2l")
         else f"minis2l.study.run_study(StudyConfig.for_scale({cfg.scale!r}))",
@@ -498,24 +554,27 @@ def run_study(
 def _assemble(
     cfg: StudyConfig,
     scores: dict[tuple[str, str, int], dict[str, Any]],
-    logmel_runs: list[dict[str, Any]],
+    baseline_runs: list[dict[str, Any]],
     curves: dict[str, list[list[dict[str, float]]]],
     seeds: list[int],
     kinds: list[str],
+    tasks: tuple[str, ...],
 ) -> dict[str, Any]:
     main = {m: [scores[(m, cfg.patches, s)] for s in seeds] for m in METHODS}
+    baseline = M.get(cfg.modality).baseline
 
-    def regime(key: str, with_logmel: bool) -> dict[str, Any]:
+    def regime(key: str, with_baseline: bool) -> dict[str, Any]:
         r = {m: _collect([run[key] for run in main[m]]) for m in METHODS}
-        if with_logmel:
-            r["logmel"] = _collect([run[key] for run in logmel_runs])
+        if with_baseline:
+            r[baseline] = _collect([run[key] for run in baseline_runs])
         return r
 
+    fine = cfg.finetune_fractions
     regimes = {
         "probe": {str(f): regime(f"probe_{f}", True) for f in PROBE_FRACTIONS},
-        "finetune": {str(f): regime(f"finetune_{f}", False) for f in FINETUNE_FRACTIONS},
+        "finetune": {str(f): regime(f"finetune_{f}", False) for f in fine},
     }
-    keys = [f"probe_{f}" for f in PROBE_FRACTIONS] + [f"finetune_{f}" for f in FINETUNE_FRACTIONS]
+    keys = [f"probe_{f}" for f in PROBE_FRACTIONS] + [f"finetune_{f}" for f in fine]
     paired = {
         f"{a}-{b}": {
             key: {
@@ -523,7 +582,7 @@ def _assemble(
                     [run[key][task]["accuracy"] for run in main[a]],
                     [run[key][task]["accuracy"] for run in main[b]],
                 )
-                for task in TASKS
+                for task in tasks
             }
             for key in keys
         }
@@ -540,19 +599,18 @@ def _assemble(
         "config": {
             **{k: v for k, v in asdict(cfg).items()},
             "label_fractions": list(PROBE_FRACTIONS),
-            "finetune_fractions": list(FINETUNE_FRACTIONS),
             "minis2l_version": __version__,
         },
         "methods": {m: regimes["probe"]["1.0"][m] for m in METHODS},
         "regimes": regimes,
         "sensitivity": {
-            "family_probe_0.1": fam["supervised"]["family"]["accuracy"]["mean"]
-            - fam["random"]["family"]["accuracy"]["mean"]
+            f"{tasks[0]}_probe_0.1": fam["supervised"][tasks[0]]["accuracy"]["mean"]
+            - fam["random"][tasks[0]]["accuracy"]["mean"]
         },
         "paired": paired,
         "ablations": {
             "label_fraction": {
-                f: {m: r for m, r in by.items() if m != "logmel"}
+                f: {m: r for m, r in by.items() if m != baseline}
                 for f, by in regimes["probe"].items()
             },
             "patches": {
@@ -560,7 +618,7 @@ def _assemble(
                 for k in kinds
             },
         },
-        "baselines": {"logmel": regimes["probe"]["1.0"]["logmel"]},
+        "baselines": {baseline: regimes["probe"]["1.0"][baseline]},
         "pretext": pretext,
         "curves": dict(curves),
     }
@@ -572,7 +630,7 @@ def _valid_accuracy(emb: dict[str, np.ndarray], labels: dict[str, Any]) -> dict[
     res = probe_embeddings(
         {s: emb[src] for s, src in splits.items()}, {s: labels[src] for s, src in splits.items()}
     )
-    return {task: res[task]["valid_accuracy"] for task in TASKS}
+    return {task: res[task]["valid_accuracy"] for task in res}
 
 
 def _layer_probes(
@@ -596,7 +654,7 @@ def _pitch_investigation(
     """Valid-only probes: which layer, which patch type, which combination helps pitch."""
     patches = {
         k: {
-            m: {t: scores[(m, k, 0)]["probe_1.0"][t]["valid_accuracy"] for t in TASKS}
+            m: {t: r["valid_accuracy"] for t, r in scores[(m, k, 0)]["probe_1.0"].items()}
             for m in ABLATION_METHODS
         }
         for k in kinds
@@ -633,23 +691,34 @@ def _diff_cell(d: dict[str, Any]) -> str:
     return text + (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else "")
 
 
+def tasks_of(results: dict[str, Any]) -> list[str]:
+    """The tasks of a study's results, supervised task first."""
+    return list(results["methods"]["random"])
+
+
+def baseline_of(results: dict[str, Any]) -> str:
+    """The name of a study's no-encoder baseline (``logmel`` or ``pixels``)."""
+    return next(iter(results["baselines"]))
+
+
 def verdicts(results: dict[str, Any]) -> list[str]:
     """Plain sentences computed from the numbers: per regime and task, who beats whom.
 
     A difference counts when its paired 95 % interval excludes zero (with one seed: never).
     """
     lines = []
-    sens = 100 * results["sensitivity"]["family_probe_0.1"]
+    tasks, baseline = tasks_of(results), baseline_of(results)
+    sens = 100 * results["sensitivity"][f"{tasks[0]}_probe_0.1"]
     if sens < SENSITIVITY_POINTS:
         lines.append(
-            f"Sensitivity: supervised beats random by only {sens:.1f} points on family with 10 % "
-            f"of the labels (< {SENSITIVITY_POINTS:.0f}): this study cannot tell "
+            f"Sensitivity: supervised beats random by only {sens:.1f} points on {tasks[0]} with "
+            f"10 % of the labels (< {SENSITIVITY_POINTS:.0f}): this study cannot tell "
             "representations apart."
         )
     else:
         lines.append(
-            f"Sensitivity: supervised beats random by {sens:.1f} points on family with 10 % of "
-            "the labels, so the probe can see a better representation."
+            f"Sensitivity: supervised beats random by {sens:.1f} points on {tasks[0]} with 10 % "
+            "of the labels, so the probe can see a better representation."
         )
     for pair, by_regime in results["paired"].items():
         a, b = pair.split("-")
@@ -666,11 +735,11 @@ def verdicts(results: dict[str, Any]) -> list[str]:
                     f"{key.replace('_', ' ')}, {task}: {a} {word} {b} ({_diff_cell(d)} points)."
                 )
     for frac, by_method in results["regimes"]["probe"].items():
-        for task in TASKS:
-            base = by_method["logmel"][task]["accuracy"]["mean"]
+        for task in tasks:
+            base = by_method[baseline][task]["accuracy"]["mean"]
             above = [m for m in METHODS if by_method[m][task]["accuracy"]["mean"] > base]
             lines.append(
-                f"probe {frac}, {task}: above the log-mel probe ({100 * base:.1f}): "
+                f"probe {frac}, {task}: above the {baseline} probe ({100 * base:.1f}): "
                 + (", ".join(above) if above else "none")
                 + "."
             )
@@ -684,16 +753,25 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
     to embed the tables under a notebook's own headings).
     """
     cfg = results["config"]
+    tasks, baseline = tasks_of(results), baseline_of(results)
     h1, h2 = "#" * heading_level, "#" * (heading_level + 1)
-    sfs = ", ".join(s["name"] for s in cfg.get("soundfonts", []))
+    modality = cfg.get("modality", "audio")
+    if modality == "audio":
+        sfs = ", ".join(s["name"] for s in cfg.get("soundfonts", []))
+        data = f"{cfg.get('notes', '?')} notes from {sfs or '?'}; test split = instruments never "
+        data += "seen in training"
+    else:
+        counts = cfg.get("counts", {})
+        data = f"{modality}: {cfg.get('source', '?')}; " + ", ".join(
+            f"{n} {s}" for s, n in counts.items()
+        )
     lines = [
-        f"{h1} minis2l study ({cfg.get('scale', '?')}): {cfg['patches']} patches, "
+        f"{h1} minis2l study ({modality}, {cfg.get('scale', '?')}): {cfg['patches']} patches, "
         f"K = {cfg['num_patches']}, {cfg['seeds']} seed(s), {cfg['epochs']} epochs"
         f"{' (fast mode)' if cfg['fast'] else ''}",
         "",
-        f"{cfg.get('notes', '?')} notes from {sfs or '?'}; test split = instruments never "
-        "seen in training; accuracy in %, mean ± std over seeds (one value: a single run, or "
-        "runs that agree, as the log-mel probe on all labels does).",
+        f"{data}; accuracy in %, mean ± std over seeds (one value: a single run, or runs that "
+        f"agree, as the {baseline} probe on all labels does).",
         "",
     ]
     if "command" in cfg:
@@ -704,14 +782,16 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
         ]
     for kind in ("probe", "finetune"):
         fracs = results["regimes"][kind]
+        if not fracs:
+            continue
         title = "Linear probe (frozen encoder)" if kind == "probe" else "Fine-tuning"
         lines += [f"{h2} {title}, by fraction of train labels", ""]
-        head = [f"{t} {float(f):g}" for t in TASKS for f in fracs]
+        head = [f"{t} {float(f):g}" for t in tasks for f in fracs]
         lines.append("| encoder | " + " | ".join(head) + " |")
         lines.append("|---" * (1 + len(head)) + "|")
         present = next(iter(fracs.values()))
-        for m in [x for x in (*METHODS, "logmel") if x in present]:
-            cells = [_cell(fracs[f][m][t]["accuracy"]) for t in TASKS for f in fracs]
+        for m in [x for x in (*METHODS, baseline) if x in present]:
+            cells = [_cell(fracs[f][m][t]["accuracy"]) for t in tasks for f in fracs]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"{h2} Paired differences over seeds (points, [95 % interval])", ""]
@@ -719,7 +799,7 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
     lines.append("| pair | task | " + " | ".join(k.replace("_", " ") for k in keys) + " |")
     lines.append("|---" * (2 + len(keys)) + "|")
     for pair, by_key in results["paired"].items():
-        for t in TASKS:
+        for t in tasks:
             cells = [_diff_cell(by_key[k][t]) for k in keys]
             lines.append(f"| {pair} | {t} | " + " | ".join(cells) + " |")
     lines += ["", f"{h2} What the numbers say", ""]
@@ -772,6 +852,7 @@ COLORS = {
     "rank": "#1b9e77",
     "supervised": "#7570b3",
     "logmel": "#000000",
+    "pixels": "#000000",
 }
 
 
@@ -782,15 +863,16 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    fig = Figure(figsize=(9, 3.6))
-    axes = fig.subplots(1, 2)
-    for ax, task in zip(axes, TASKS, strict=True):
+    tasks, baseline = tasks_of(results), baseline_of(results)
+    fig = Figure(figsize=(4.5 * len(tasks), 3.6))
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    for ax, task in zip(axes, tasks, strict=True):
         r = results["methods"]
         means = [100 * r[m][task]["accuracy"]["mean"] for m in METHODS]
         stds = [100 * r[m][task]["accuracy"]["std"] for m in METHODS]
         ax.bar(METHODS, means, yerr=stds, capsize=4, color=[COLORS[m] for m in METHODS])
-        base = 100 * results["baselines"]["logmel"][task]["accuracy"]["mean"]
-        ax.axhline(base, ls="--", c="k", lw=1, label="log-mel probe")
+        base = 100 * results["baselines"][baseline][task]["accuracy"]["mean"]
+        ax.axhline(base, ls="--", c="k", lw=1, label=f"{baseline} probe")
         ax.set_title(f"{task}: linear probe, all train labels")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(loc="lower right", fontsize=8)
@@ -798,12 +880,13 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     paths.append(out / "accuracy.png")
     atomic_write(paths[-1], lambda p: fig.savefig(p, format="png", dpi=110))
 
-    fig = Figure(figsize=(10, 6.4))
-    axes = fig.subplots(2, 2, squeeze=False)
-    for row, kind in enumerate(("probe", "finetune")):
+    kinds = [k for k in ("probe", "finetune") if results["regimes"][k]]
+    fig = Figure(figsize=(5 * len(tasks), 3.2 * len(kinds)))
+    axes = fig.subplots(len(kinds), len(tasks), squeeze=False)
+    for row, kind in enumerate(kinds):
         fracs = results["regimes"][kind]
         xs = [float(f) for f in fracs]
-        for ax, task in zip(axes[row], TASKS, strict=True):
+        for ax, task in zip(axes[row], tasks, strict=True):
             for m in next(iter(fracs.values())):
                 r = [fracs[f][m][task]["accuracy"] for f in fracs]
                 ax.errorbar(
@@ -814,7 +897,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
                     capsize=3,
                     label=m,
                     color=COLORS[m],
-                    ls="--" if m == "logmel" else "-",
+                    ls="--" if m == baseline else "-",
                 )
             ax.set_xscale("log")
             ax.set_xticks(xs, [f"{100 * x:g} %" for x in xs])
@@ -844,7 +927,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
                 )
         axes[0].set_title("pretext on valid: Spearman of predicted order")
         axes[0].set_ylabel("Spearman")
-        axes[1].set_title("supervised on valid: family accuracy")
+        axes[1].set_title(f"supervised on valid: {tasks[0]} accuracy")
         axes[1].set_ylabel("accuracy")
         for ax in axes:
             ax.set_xlabel("epoch")
@@ -869,17 +952,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`make study` runs), fast (seconds; same as --fast)",
     )
     parser.add_argument(
+        "--modality",
+        choices=list(M.MODALITIES),
+        default="audio",
+        help="audio (default: notes from SoundFonts), image (Fashion-MNIST tile puzzles) or "
+        "video (moving Fashion-MNIST clips, frame order); image and video take a few minutes",
+    )
+    parser.add_argument(
         "--soundfont",
         metavar="PATH",
         action="append",
-        help="SoundFont(s) to use instead of the scale's (repeat for several)",
+        help="audio: SoundFont(s) to use instead of the scale's (repeat for several)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="image/video: a folder with Fashion-MNIST's four IDX files (default: Debian's "
+        "dataset-fashion-mnist, else scikit-learn's digits)",
     )
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds (default 3)")
     parser.add_argument(
         "--out", metavar="DIR", default="runs/demo", help="output folder (default %(default)s)"
     )
-    parser.add_argument("--patches", choices=PATCH_KINDS, help="patch type (default freq)")
-    parser.add_argument("--num-patches", type=int, metavar="K", help="K (default 6)")
+    parser.add_argument(
+        "--patches",
+        choices=PATCH_KINDS,
+        help="patch type (default: audio freq, image 2d, video time)",
+    )
+    parser.add_argument(
+        "--num-patches", type=int, metavar="K", help="K (default: audio 6, image 9, video 8)"
+    )
     parser.add_argument(
         "--perm-set-size", type=int, metavar="P", help="jigsaw's fixed set (default 100)"
     )
@@ -893,22 +995,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=min(2, os.cpu_count() or 1),
         metavar="N",
-        help="processes sharing the encoders, each with its share of the CPU threads (default 1; "
-        "2 suits a 2-core CPU). A killed study resumes from its finished encoders.",
+        help="processes sharing the encoders, each with its share of the CPU threads (default "
+        "%(default)s: 2 where there are 2 cores or more). A killed study resumes from its "
+        "finished encoders.",
     )
 
 
 def config_from_args(args: argparse.Namespace) -> StudyConfig:
     """The :class:`StudyConfig` a command line asks for."""
     scale = args.scale or ("fast" if fast_mode() else "demo")
-    overrides: dict[str, Any] = {"device": args.device}
+    overrides: dict[str, Any] = {"device": args.device, "modality": args.modality}
     for name in ("seeds", "patches", "num_patches", "perm_set_size", "epochs"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.soundfont:
+        if args.modality != "audio":
+            raise ValueError("--soundfont is for --modality audio")
         overrides["soundfonts"] = list(args.soundfont)
+    if args.images:
+        overrides["images"] = args.images
     if args.no_ablations:
         overrides["ablations"] = False
     return StudyConfig.for_scale(scale, **overrides)
@@ -921,7 +1028,7 @@ def run(args: argparse.Namespace) -> int:
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
         results = run_study(cfg, args.out, progress=sys.stderr.isatty(), workers=args.workers)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"minis2l demo: error: {err}", file=sys.stderr)
         return 2
     print()
@@ -933,10 +1040,12 @@ def run(args: argparse.Namespace) -> int:
 
 __all__ = [
     "SCALES",
+    "VISION_SCALES",
     "StudyConfig",
     "paired_difference",
     "plot_results",
     "results_markdown",
     "run_study",
+    "tasks_of",
     "verdicts",
 ]
