@@ -65,7 +65,7 @@ class Classifier(nn.Module):
 def _predict(net: Classifier, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     net.eval()
     out = [
-        net(torch.as_tensor(np.asarray(x[lo : lo + batch_size], dtype=np.float32))).argmax(-1)
+        net(torch.as_tensor(np.array(x[lo : lo + batch_size], dtype=np.float32))).argmax(-1)
         for lo in range(0, len(x), batch_size)
     ]
     net.train()
@@ -103,7 +103,7 @@ def finetune(
     v_idx = np.sort(rng.permutation(len(valid[1]))[: cfg.max_valid])
     x_va, y_va = valid[0][v_idx], valid[1][v_idx]
     best = (-1.0, 0, copy.deepcopy(net.state_dict()))
-    x_train = torch.as_tensor(np.asarray(x_tr, dtype=np.float32))
+    x_train = torch.as_tensor(np.array(x_tr, dtype=np.float32))
     for step in range(1, cfg.steps + 1):
         batch = torch.randint(len(x_train), (min(cfg.batch_size, len(x_train)),), generator=gen)
         for group in opt.param_groups:

@@ -37,7 +37,7 @@ def embed(model: torch.nn.Module, features: np.ndarray, batch_size: int = 256) -
     device = next(model.parameters()).device
     out = []
     for lo in range(0, len(features), batch_size):
-        x = torch.as_tensor(np.asarray(features[lo : lo + batch_size], dtype=np.float32))
+        x = torch.as_tensor(np.array(features[lo : lo + batch_size], dtype=np.float32))
         out.append(model.embed(x.to(device)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -59,7 +59,7 @@ def embed_layers(
     if getattr(model, "context", None) is not None:
         out["context"] = []
     for lo in range(0, len(features), batch_size):
-        x = torch.as_tensor(np.asarray(features[lo : lo + batch_size], dtype=np.float32))
+        x = torch.as_tensor(np.array(features[lo : lo + batch_size], dtype=np.float32))
         parts = model.pieces(x.to(device))
         b, k = parts.shape[:2]
         flat = parts.reshape(b * k, *parts.shape[2:]).unsqueeze(1)

@@ -480,9 +480,9 @@ def run_study(
     each) that take the encoders from the same list; this process then assembles the results.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    items = _load_data(cfg, progress)
+    items = _load_data(cfg, progress)  # before anything is written: bad data writes nothing
+    out.mkdir(parents=True, exist_ok=True)
     features, labels = items.inputs, items.labels
     jobs = _jobs(cfg)
     if workers > 1:

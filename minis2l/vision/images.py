@@ -43,8 +43,9 @@ def split_source(source: ImageSource, fast: bool) -> dict[str, tuple[np.ndarray,
     if n_train + n_valid > len(y):
         n_valid = len(y) // 5
         n_train = len(y) - n_valid
-    order = _draw(y, n_train + n_valid, rng)
-    valid, train = order[:n_valid], order[n_valid:]
+    valid = _draw(y, n_valid, rng)
+    rest = np.setdiff1d(np.arange(len(y)), valid)
+    train = rest[_draw(y[rest], n_train, rng)]
     test = _draw(source.test[1], n_test, rng)
     return {
         "train": (x[train], y[train]),

@@ -1,0 +1,416 @@
+"""The vision puzzles: watch a rank model put an image's tiles, or a clip's frames, back in order.
+
+:class:`TilePuzzle` shows one image cut into a grid of tiles, the tiles shuffled (each shuffled
+slot numbered ``j``) and how a rank model put them back; :class:`ClipShuffle` does the same for
+the frames of a clip (a film strip, see :mod:`minis2l.vision.video`), with a player that animates
+the original, shuffled and reordered clips frame by frame.
+
+The model scores the shuffled pieces; the predicted original position of slot ``j`` is
+``hard_rank(scores)[j] - 1``, and the reassembly puts slot ``j`` there. Slot ``j`` holds original
+piece ``perm[j]`` (:mod:`minis2l.patches`), so it is in place when the prediction is ``perm[j]``,
+or when the piece there looks the same (two blank tiles are interchangeable): ``placed`` counts
+the positions that show the original's pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from typing import Any
+
+import ipywidgets as W
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from minis2l import patches as P
+from minis2l.ranking import hard_rank
+from minis2l.widgets._common import (
+    _WIDE,
+    _guarded,
+    _pixel_size,
+    _status_html,
+    display_with_hint,
+    figure_png,
+)
+
+_GOOD, _BAD = "#4d4", "#f55"  # a placed piece's label: in place, misplaced
+_GRAY = matplotlib.colormaps["gray"].with_extremes(bad="white")  # NaN gaps between pieces
+
+
+def _as_inputs(x: Any, name: str) -> torch.Tensor:
+    """``x`` as a float32 ``(N, H, W)`` tensor of finite values, or a ValueError naming why."""
+    t = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: inputs may be read-only
+    if t.dim() != 3 or len(t) == 0:
+        raise ValueError(f"{name} must be (N, H, W) with N >= 1, got shape {tuple(t.shape)}")
+    bad = (~torch.isfinite(t)).flatten(1).any(1)
+    if bad.any():
+        items = torch.nonzero(bad)[:5, 0].tolist()
+        raise ValueError(f"{name} hold NaN or infinite values (items {items})")
+    return t
+
+
+def _mosaic(pieces: np.ndarray, rows: int, cols: int, gap: int = 1) -> np.ndarray:
+    """Pieces ``(K, h, w)`` laid out on a ``rows x cols`` grid with ``gap`` NaN pixels between."""
+    k, h, w = pieces.shape
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, np.float32)
+    for i, piece in enumerate(pieces):
+        r, c = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = piece
+    return out
+
+
+def _panel(
+    ax: Axes, image: np.ndarray, title: str, vmin: float, vmax: float, text: str = ""
+) -> Any:
+    """Show ``image`` in grey (NaN gaps white) without ticks; ``text`` in the middle if given."""
+    shown = ax.imshow(image, cmap=_GRAY, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set(xticks=[], yticks=[], title=title)
+    if text:
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8)
+    return shown
+
+
+def _label_pieces(
+    ax: Axes, shape: tuple[int, ...], cols: int, labels: list[int], colors: list[str] | None = None
+) -> None:
+    """Write ``labels[i]`` (in ``colors[i]``, else white) at the top left of piece ``i`` of a
+    :func:`_mosaic`."""
+    _, h, w = shape
+    for i, (label, color) in enumerate(zip(labels, colors or ["white"] * len(labels), strict=True)):
+        r, c = divmod(i, cols)
+        ax.text(
+            c * (w + 1) - 0.3, r * (h + 1) - 0.3, str(label), ha="left", va="top", fontsize=8,
+            color=color, fontweight="bold",
+            bbox={"facecolor": "black", "edgecolor": "none", "pad": 1.0, "alpha": 0.8},
+        )  # fmt: skip
+
+
+def _check_model(model: Any, kind: str, num_patches: int, jitter: int) -> None:
+    """Raise ValueError unless ``model`` is a rank model that cuts the puzzle's pieces."""
+    method = getattr(model, "method", None)
+    if method != "rank":
+        raise ValueError(
+            f"the model must be a rank model (method='rank'), got method={method!r}: only a "
+            "rank model scores each piece, and the scores say where the pieces go"
+        )
+    got = (getattr(model, "kind", None), getattr(model, "num_patches", None))
+    if got != (kind, num_patches):
+        raise ValueError(
+            f"the model cuts {got[1]} {got[0]!r} pieces, this puzzle {num_patches} {kind!r} ones"
+        )
+    if int(getattr(model, "jitter", 0)) != jitter:
+        raise ValueError(f"the model crops jitter={model.jitter}, this puzzle jitter={jitter}")
+
+
+class _Puzzle:
+    """What both puzzles share: the item, the shuffle, the model's answer, status and figure."""
+
+    kind, noun, figsize = "2d", "tile", (7.2, 2.8)
+    shuffle_text, solve_text = "Shuffle", "Let the model solve it"
+    titles = ("original", "shuffled (slot j)", "model's reassembly (slot)")
+
+    def __init__(
+        self, inputs: torch.Tensor, model: Any, num_patches: int, jitter: int, strict: bool
+    ) -> None:
+        self.inputs, self.model, self.num_patches = inputs, model, int(num_patches)
+        self.rows, self.cols = P.grid_shape(self.num_patches, self.kind)
+        self.jitter, self.strict = int(jitter), bool(strict)
+        if model is not None:
+            _check_model(model, self.kind, self.num_patches, self.jitter)
+        self.pieces_of(inputs[:1])  # the pieces fit (or a ValueError saying why not)
+        self.errors: list[BaseException] = []
+        self.message, self.last_image, self.placed = "", b"", 0
+        self.prediction: torch.Tensor | None = None
+        self._gen, self._updating = torch.Generator().manual_seed(0), False
+        self.perm = self._new_perm()
+        n = len(inputs)
+        self.item = W.BoundedIntText(
+            value=0, min=0, max=n - 1, description=f"item (0 to {n - 1})", style=_WIDE,
+            layout=W.Layout(width="14em"),
+        )  # fmt: skip
+        self.shuffle_button = W.Button(description=self.shuffle_text, icon="random")
+        self.solve_button = W.Button(description=self.solve_text, layout=W.Layout(width="auto"))
+        self.solve_button.disabled = model is None
+        self.model_note = W.Label(
+            "the model scores the shuffled pieces; each goes where its rank says"
+            if model is not None
+            else "no model given: pass a trained rank model to let it solve the puzzle"
+        )
+        self.image = W.Image(format="png")
+        self.image.layout.align_self = "flex-start"
+        self.caption, self.status = W.HTML(), W.HTML()
+        guard = functools.partial(_guarded, self)
+        self.item.observe(guard(lambda c: self._updating or self.select(c["new"])), "value")
+        self.shuffle_button.on_click(guard(lambda _: self.shuffle()))
+        self.solve_button.on_click(guard(lambda _: self.solve()))
+        self._controls = W.HBox([self.item, self.shuffle_button, self.solve_button])
+
+    def _ipython_display_(self) -> None:
+        display_with_hint(self.widget)
+
+    def _quietly(self, widget: W.Widget, value: Any) -> None:
+        """Set a control's value without running its observer."""
+        self._updating = True
+        try:
+            widget.value = value
+        finally:
+            self._updating = False
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def index(self) -> int:
+        """The item on show."""
+        return int(self.item.value)
+
+    def pieces_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Natural-order pieces ``(B, K, h, w)`` of inputs ``(B, H, W)``, cropped by jitter."""
+        return P.crop_patches(P.split_patches(x, self.num_patches, self.kind), self.jitter)
+
+    @property
+    def pieces(self) -> torch.Tensor:
+        """The item's pieces ``(K, h, w)`` in their natural order."""
+        return self.pieces_of(self.inputs[self.index][None])[0]
+
+    @property
+    def shuffled(self) -> torch.Tensor:
+        """The pieces as shuffled: slot ``j`` holds piece ``perm[j]``."""
+        return P.permute_patches(self.pieces, self.perm)
+
+    @property
+    def reassembled(self) -> torch.Tensor | None:
+        """The shuffled pieces where the model put them (None before it tried)."""
+        if self.prediction is None:
+            return None
+        out = torch.empty_like(self.pieces)
+        out[self.prediction] = self.shuffled
+        return out
+
+    # ---------------------------------------------------------------- actions
+
+    def select(self, index: int) -> None:
+        """Show item ``index`` (the same shuffle; the model's answer is cleared)."""
+        if not 0 <= int(index) < len(self.inputs):
+            raise ValueError(f"item {index} is out of range: use 0 to {len(self.inputs) - 1}")
+        self._quietly(self.item, int(index))
+        self.prediction = None
+        self._refresh()
+
+    def shuffle(self) -> None:
+        """A fresh permutation, never the identity nor the one on show (unless K = 2)."""
+        self.perm, self.prediction = self._new_perm(self.perm), None
+        self._refresh()
+
+    def solve(self) -> None:
+        """Let the model score the shuffled pieces and put each where its rank says."""
+        if self.model is None:
+            raise ValueError("no model to solve the puzzle: pass a trained rank model")
+        param = next(iter(self.model.parameters()), None)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                x = self.inputs[self.index][None].to(param.device if param is not None else "cpu")
+                scores = self.model(P.permute_patches(self.model.pieces(x), self.perm))
+        finally:
+            self.model.train(was_training)
+        if tuple(scores.shape) != (1, self.num_patches):
+            raise ValueError(f"the model gave scores of shape {tuple(scores.shape)}, not (1, K)")
+        self.prediction = (hard_rank(scores.float().cpu())[0] - 1).long()
+        self._refresh()
+
+    def _new_perm(self, old: torch.Tensor | None = None) -> torch.Tensor:
+        k = self.num_patches
+        avoid = [torch.arange(k)] + ([old] if old is not None and k > 2 else [])
+        while True:
+            perm = P.random_permutations(1, k, generator=self._gen)[0]
+            if not any(torch.equal(perm, a) for a in avoid):
+                return perm
+
+    # ---------------------------------------------------------------- drawing
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message = text
+        color = "#b00" if error else "#060" if "solved!" in text else "#333"
+        self.status.value = _status_html(text, color)
+
+    def _verdict(self) -> tuple[str, list[str]]:
+        """The status line, and the label colour of each reassembled position."""
+        k, hint = self.num_patches, self._hint()
+        if self.prediction is None:
+            self.placed = 0
+            return f"Shuffled: where does each {self.noun} go? ({hint})", []
+        back, pieces = self.reassembled, self.pieces  # in place: the original's pixels there
+        right = torch.tensor([torch.equal(back[int(p)], pieces[int(p)]) for p in self.prediction])
+        self.placed = int(right.sum())
+        colors = [""] * k
+        for j in range(k):
+            colors[int(self.prediction[j])] = _GOOD if right[j] else _BAD
+        text = f"the model put {self.placed} of {k} {self.noun}s in place"
+        if self.placed == k:
+            return text + ": solved!", colors
+        wrong = torch.nonzero(~right)[:, 0].tolist()
+        return f"{text}; not solved: slots {wrong} went to the wrong place", colors
+
+    def _hint(self) -> str:
+        return "no model to try" if self.model is None else f"press '{self.solve_text}'"
+
+    def _refresh(self) -> None:
+        """Redraw the figure and the status line from the state."""
+        text, colors = self._verdict()
+        pieces, shuffled, back = self.pieces.numpy(), self.shuffled.numpy(), self.reassembled
+        vmin, vmax, k = float(pieces.min()), float(pieces.max()), self.num_patches
+        fig = Figure(figsize=self.figsize)
+        side = self.kind == "2d"  # tiles side by side, film strips one above the other
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.8 if side else 0.86)
+        axes = fig.subplots(*((1, 3) if side else (3, 1)), gridspec_kw={"hspace": 0.45})
+        later = np.full_like(shuffled, np.nan) if back is None else back.numpy()
+        hint = self._hint() if back is None else ""
+        for i, (ax, src) in enumerate(zip(axes, (pieces, shuffled, later), strict=True)):
+            art = _mosaic(src, self.rows, self.cols)
+            _panel(ax, art, self.titles[i], vmin, vmax, hint if i == 2 else "")
+            if i == 1 or (i == 0 and not side):  # slot numbers; frame numbers on the strip
+                _label_pieces(ax, pieces.shape, self.cols, list(range(k)))
+        if back is not None:
+            slot = torch.argsort(self.prediction).tolist()  # the slot put at each position
+            _label_pieces(axes[2], pieces.shape, self.cols, slot, colors)
+        self._say(text)
+        fig.suptitle(self._title())
+        self.figure, self.last_image = fig, figure_png(fig)
+        self.image.width, self.image.height = _pixel_size(fig)
+        self.image.value = self.last_image
+        self.caption.value = html.escape(
+            f"Pictured: {self._title()}: in order, shuffled (each slot numbered) and as the "
+            f"model put them back (the slot numbers, green where the {self.noun} is in place)."
+        )
+
+    def _title(self) -> str:
+        raise NotImplementedError
+
+
+class TilePuzzle(_Puzzle):
+    """An image cut into tiles, shuffled, and put back together by a rank model.
+
+    Args:
+        images: standardized images ``(N, H, W)``, e.g. ``load_images(fast=True).inputs["test"]``.
+        model: a rank :class:`~minis2l.models.PermutationModel` (``kind="2d"``, the same K and
+            jitter), or None (then the solve button is disabled and says why).
+        num_patches: K tiles (a rows x cols grid: 4, 6, 8, 9, ...).
+        jitter: pixels centre-cropped off each tile's height and width, as the model sees them.
+        class_names: one name per image, shown in the title (optional).
+        strict: re-raise exceptions from callbacks (always recorded in ``errors``).
+
+    State: ``perm``, ``prediction`` (each slot's predicted original position, or None),
+    ``placed`` (positions showing the original tile), ``message``, ``errors``, ``last_image``
+    (PNG bytes). Display it as the last expression of a cell.
+    """
+
+    def __init__(
+        self,
+        images: Any,
+        model: Any = None,
+        *,
+        num_patches: int = 9,
+        jitter: int = 2,
+        class_names: list[str] | None = None,
+        strict: bool = False,
+    ) -> None:
+        inputs = _as_inputs(images, "images")
+        if class_names is not None and len(class_names) != len(inputs):
+            raise ValueError(f"{len(class_names)} class names for {len(inputs)} images")
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        super().__init__(inputs, model, num_patches, jitter, strict)
+        self.widget = W.VBox(
+            [self._controls, self.model_note, self.status, self.image, self.caption]
+        )
+        self.widget.add_class("minis2l-tile-puzzle")
+        _guarded(self, self._refresh)()
+
+    def _title(self) -> str:
+        name = f" ({self.class_names[self.index]})" if self.class_names else ""
+        return f"image {self.index}{name} cut into {self.rows} x {self.cols} tiles"
+
+
+class ClipShuffle(_Puzzle):
+    """A clip's frames, shuffled and put back in order by a rank model, with a player.
+
+    Args:
+        strips: film strips ``(N, H, frames * W)`` (``load_video(fast=True).inputs["test"]``).
+        model: a rank :class:`~minis2l.models.PermutationModel` (``kind="time"``, K = frames),
+            or None (then the reorder button is disabled and says why).
+        frames: frames per clip.
+        strict: re-raise exceptions from callbacks (always recorded in ``errors``).
+
+    State as :class:`TilePuzzle`, plus ``frame_images`` (one PNG per frame, the original,
+    shuffled and reordered clips side by side, made once per shuffle or answer so playing only
+    swaps bytes) and ``frame`` (the one on show). :meth:`show_frame` is what the player calls.
+    """
+
+    kind, noun, figsize = "time", "frame", (7.2, 3.9)
+    shuffle_text, solve_text = "Shuffle frames", "Let the model reorder"
+    titles = ("original clip (frame t)", "shuffled (slot j)", "model's reorder (slot)")
+
+    def __init__(
+        self, strips: Any, model: Any = None, *, frames: int = 8, strict: bool = False
+    ) -> None:
+        inputs = _as_inputs(strips, "strips")
+        if int(frames) < 2 or inputs.shape[-1] % int(frames):
+            raise ValueError(f"strips {inputs.shape[-1]} px wide do not hold {frames} frames")
+        jitter = 0 if model is None else int(getattr(model, "jitter", 0))
+        super().__init__(inputs, model, int(frames), jitter, strict)
+        self.frame, self.frame_images = 0, []
+        self.frame_slider = W.IntSlider(value=0, min=0, max=frames - 1, description="frame")
+        self.play = W.Play(value=0, min=0, max=frames - 1, interval=400, repeat=True)
+        self._link = W.jslink((self.play, "value"), (self.frame_slider, "value"))
+        self.frame_image = W.Image(format="png")
+        self.frame_image.layout.align_self = "flex-start"
+        show = _guarded(self, lambda c: self._updating or self.show_frame(c["new"]))
+        self.frame_slider.observe(show, "value")
+        player = W.HBox([W.Label("play the three clips:"), self.play, self.frame_slider])
+        self.widget = W.VBox(
+            [self._controls, self.model_note, self.status, player, self.frame_image,
+             self.image, self.caption]
+        )  # fmt: skip
+        self.widget.add_class("minis2l-clip-shuffle")
+        _guarded(self, self._refresh)()
+
+    def show_frame(self, t: int) -> None:
+        """Show frame ``t`` of the three clips."""
+        if not 0 <= int(t) < self.num_patches:
+            raise ValueError(f"frame {t} is out of range: use 0 to {self.num_patches - 1}")
+        self.frame = int(t)
+        self._quietly(self.frame_slider, self.frame)
+        self.frame_image.value = self.frame_images[self.frame]
+
+    def _title(self) -> str:
+        return f"clip {self.index} as film strips of {self.num_patches} frames"
+
+    def _refresh(self) -> None:
+        super()._refresh()
+        pieces, shuffled, back = self.pieces.numpy(), self.shuffled.numpy(), self.reassembled
+        vmin, vmax = float(pieces.min()), float(pieces.max())
+        later = np.full_like(shuffled, np.nan) if back is None else back.numpy()
+        fig = Figure(figsize=(4.8, 1.9))
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.78, wspace=0.1)
+        axes, sources = fig.subplots(1, 3), (pieces, shuffled, later)
+        hint = self._hint() if back is None else ""
+        arts = [_panel(ax, src[0], "", vmin, vmax, hint if i == 2 else "") for i, (ax, src) in
+                enumerate(zip(axes, sources, strict=True))]  # fmt: skip
+        slot = None if back is None else torch.argsort(self.prediction).tolist()
+        colors = self._verdict()[1]
+        self.frame_images = []
+        for t in range(self.num_patches):
+            for art, src in zip(arts, sources, strict=True):
+                art.set_data(src[t])
+            axes[0].set_title(f"original, frame {t}", fontsize=9)
+            axes[1].set_title(f"shuffled, slot {t}", fontsize=9)
+            axes[2].set_title(
+                f"model, frame {t}" + ("" if slot is None else f" (slot {slot[t]})"),
+                fontsize=9, color="black" if slot is None else colors[t],
+            )  # fmt: skip
+            self.frame_images.append(figure_png(fig))
+        self.frame_image.width, self.frame_image.height = _pixel_size(fig)
+        self.frame_image.value = self.frame_images[self.frame]
