@@ -1,6 +1,6 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo study test assignments lab benchmark lock clean
+.PHONY: help venv demo study study-vision test assignments lab benchmark lock clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,9 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo        set up .venv if needed, then run the study: python -m minis2l demo"
-	@echo "make study       the full study on the whole SoundFont pool (<= 90 min on 2 cores): results/"
+	@echo "make study       the full audio study on the whole SoundFont pool (<= 90 min on 2 cores),"
+	@echo "                 then the image and video studies: results/, results/image, results/video"
+	@echo "make study-vision  only the image and video studies (a few minutes each)"
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
 	@echo "make assignments  build the nbgrader course and student releases in assignments/"
 	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
@@ -18,13 +20,18 @@ help:
 
 venv:
 	@bash scripts/bootstrap.sh
-	@bash scripts/soundfonts.sh
+	@bash scripts/offline_data.sh
 
 demo: venv
 	$(PY) -m minis2l demo --workers 2 $(DEMO_ARGS)
 
 study: venv
 	$(PY) -m minis2l demo --scale full --workers 2 --out results $(DEMO_ARGS)
+	$(MAKE) study-vision
+
+study-vision: venv
+	$(PY) -m minis2l demo --modality image --workers 2 --out results/image
+	$(PY) -m minis2l demo --modality video --workers 2 --out results/video
 
 test: venv
 	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)

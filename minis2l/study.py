@@ -701,6 +701,10 @@ def baseline_of(results: dict[str, Any]) -> str:
     return next(iter(results["baselines"]))
 
 
+def _label(baseline: str) -> str:
+    return "log-mel" if baseline == "logmel" else baseline
+
+
 def verdicts(results: dict[str, Any]) -> list[str]:
     """Plain sentences computed from the numbers: per regime and task, who beats whom.
 
@@ -739,7 +743,7 @@ def verdicts(results: dict[str, Any]) -> list[str]:
             base = by_method[baseline][task]["accuracy"]["mean"]
             above = [m for m in METHODS if by_method[m][task]["accuracy"]["mean"] > base]
             lines.append(
-                f"probe {frac}, {task}: above the {baseline} probe ({100 * base:.1f}): "
+                f"probe {frac}, {task}: above the {_label(baseline)} probe ({100 * base:.1f}): "
                 + (", ".join(above) if above else "none")
                 + "."
             )
@@ -872,7 +876,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         stds = [100 * r[m][task]["accuracy"]["std"] for m in METHODS]
         ax.bar(METHODS, means, yerr=stds, capsize=4, color=[COLORS[m] for m in METHODS])
         base = 100 * results["baselines"][baseline][task]["accuracy"]["mean"]
-        ax.axhline(base, ls="--", c="k", lw=1, label=f"{baseline} probe")
+        ax.axhline(base, ls="--", c="k", lw=1, label=f"{_label(baseline)} probe")
         ax.set_title(f"{task}: linear probe, all train labels")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(loc="lower right", fontsize=8)

@@ -374,7 +374,7 @@ def test_the_pool_lists_what_is_installed_and_names_what_is_missing(monkeypatch,
 def test_several_soundfonts_share_one_program_split(tmp_path):
     pool = d.pool_soundfonts(verbose=False)
     if len(pool) < 2:
-        pytest.skip("only one pool SoundFont installed (run scripts/soundfonts.sh)")
+        pytest.skip("only one pool SoundFont installed (run scripts/offline_data.sh)")
     root = build_dataset(
         tmp_path / "p", soundfont=pool[:2], programs=[0, 40, 56, 73], pitches=[60], verbose=False
     )

@@ -95,29 +95,40 @@ def test_finetune_learns_leaves_the_model_alone_and_stops_on_valid():
         FinetuneConfig(steps=0)
 
 
-def check_results_schema(results: dict, seeds: int) -> None:
+#: (tasks, baseline, fine-tuning fractions) of each modality's results.
+SCHEMA = {
+    "audio": (("family", "pitch"), "logmel", {"0.01", "0.1"}),
+    "image": (("class",), "pixels", set()),
+    "video": (("class", "direction"), "pixels", set()),
+}
+
+
+def check_results_schema(results: dict, seeds: int, modality: str = "audio") -> None:
     """The keys and shapes ``results.json`` promises (see minis2l.study's docstring)."""
+    tasks, baseline, finetune = SCHEMA[modality]
+    first = tasks[0]
+    assert results["config"].get("modality", "audio") == modality
     methods = {"random", "jigsaw", "rank", "supervised"}
     assert results["methods"].keys() == methods
     assert set(results["regimes"]) == {"probe", "finetune"}
     assert set(results["regimes"]["probe"]) == {"0.01", "0.1", "1.0"}
-    assert set(results["regimes"]["finetune"]) == {"0.01", "0.1"}
+    assert set(results["regimes"]["finetune"]) == finetune
     for kind, fracs in results["regimes"].items():
         for by_method in fracs.values():
-            assert by_method.keys() == (methods | {"logmel"} if kind == "probe" else methods)
+            assert by_method.keys() == (methods | {baseline} if kind == "probe" else methods)
             for r in by_method.values():
-                for task in ("family", "pitch"):
+                assert tuple(r) == tasks
+                for task in tasks:
                     s = r[task]["accuracy"]
                     assert len(s["runs"]) == seeds and 0 <= s["mean"] <= 1
                     assert s["mean"] == pytest.approx(np.mean(s["runs"]))
     assert results["methods"]["rank"] == results["regimes"]["probe"]["1.0"]["rank"]
-    assert results["baselines"]["logmel"] == results["regimes"]["probe"]["1.0"]["logmel"]
+    assert results["baselines"][baseline] == results["regimes"]["probe"]["1.0"][baseline]
     fam = results["regimes"]["probe"]["0.1"]
-    assert results["sensitivity"]["family_probe_0.1"] == pytest.approx(
-        fam["supervised"]["family"]["accuracy"]["mean"]
-        - fam["random"]["family"]["accuracy"]["mean"]
+    assert results["sensitivity"][f"{first}_probe_0.1"] == pytest.approx(
+        fam["supervised"][first]["accuracy"]["mean"] - fam["random"][first]["accuracy"]["mean"]
     )
-    keys = {"probe_0.01", "probe_0.1", "probe_1.0", "finetune_0.01", "finetune_0.1"}
+    keys = {"probe_0.01", "probe_0.1", "probe_1.0"} | {f"finetune_{f}" for f in finetune}
     assert set(results["paired"]) == {"rank-jigsaw", "rank-random"}
     for pair, by_key in results["paired"].items():
         assert set(by_key) == keys
@@ -133,10 +144,14 @@ def check_results_schema(results: dict, seeds: int) -> None:
                 else:
                     assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
     cfg = results["config"]
-    assert cfg["seeds"] == seeds and cfg["notes"] > 0 and cfg["soundfonts"]
-    assert all(
-        set(sf) == {"name", "sha256"} and len(sf["sha256"]) == 64 for sf in cfg["soundfonts"]
-    )
+    assert cfg["seeds"] == seeds
+    if modality == "audio":
+        assert cfg["notes"] > 0 and cfg["soundfonts"]
+        assert all(
+            set(sf) == {"name", "sha256"} and len(sf["sha256"]) == 64 for sf in cfg["soundfonts"]
+        )
+    else:
+        assert cfg["source"] and all(n > 0 for n in cfg["counts"].values())
     assert cfg["command"] and cfg["code_version"].startswith("minis2l")
     assert results["curves"].keys() == {"jigsaw", "rank", "supervised"}
     assert all(len(runs) == seeds for runs in results["curves"].values())
@@ -166,6 +181,47 @@ def test_fast_study_writes_the_promised_results(tmp_path):
         assert f"{task}: {pair.split('-')[0]} {word}" in line
 
 
+@pytest.mark.parametrize("modality", ["image", "video"])
+def test_image_and_video_fast_studies_write_the_same_schema(tmp_path, modality):
+    cfg = study.StudyConfig.for_scale("fast", modality=modality, device="cpu")
+    assert cfg.patches == {"image": "2d", "video": "time"}[modality]
+    results = study.run_study(cfg, tmp_path)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    check_results_schema(on_disk, seeds=2, modality=modality)
+    assert on_disk["config"]["modality"] == modality and on_disk["config"]["fast"]
+    assert results["pretext"].keys() == {"jigsaw", "rank"}
+    text = (tmp_path / "results.md").read_text()
+    assert f"({modality}, fast)" in text and "pixels" in text and "Fine-tuning" not in text
+    for name in ("accuracy.png", "label_fraction.png", "pretext_curves.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert any("above the pixels probe" in v for v in study.verdicts(on_disk))
+
+
+def test_vision_scales_refuse_audio_only_options():
+    with pytest.raises(ValueError, match="audio-only"):
+        study.StudyConfig.for_scale("demo", modality="image", ablations=True)
+    with pytest.raises(ValueError, match="unknown scale 'full' for video"):
+        study.StudyConfig.for_scale("full", modality="video")
+    with pytest.raises(ValueError, match="images is for"):
+        study.StudyConfig.for_scale("fast", images="/tmp")
+
+
+@pytest.mark.parametrize("modality", ["image", "video"])
+def test_committed_vision_studies_match_what_make_study_runs(modality):
+    path = ROOT / "results" / modality / "results.json"
+    assert path.is_file(), f"{path} is missing: run `make study-vision` and commit it"
+    results = json.loads(path.read_text())
+    check_results_schema(results, seeds=results["config"]["seeds"], modality=modality)
+    today = dataclasses.asdict(study.StudyConfig.for_scale("demo", modality=modality))
+    for key, value in today.items():
+        if key != "device":
+            assert results["config"][key] == value, key
+    assert f"--modality {modality}" in results["config"]["command"]
+    assert results["config"]["seconds"] <= 5 * 60, "the study should take at most 5 minutes"
+    for name in ("results.md", "accuracy.png", "label_fraction.png", "pretext_curves.png"):
+        assert (path.parent / name).is_file(), name
+
+
 def test_one_seed_study_with_ablations_reports_no_interval(tmp_path):
     cfg = study.StudyConfig.for_scale(
         "fast", seeds=1, num_patches=4, perm_set_size=10, device="cpu", ablations=True
@@ -187,9 +243,11 @@ def test_committed_full_study_matches_what_make_study_runs():
     results = json.loads(path.read_text())
     check_results_schema(results, seeds=results["config"]["seeds"])
     today = dataclasses.asdict(study.StudyConfig.for_scale("full"))
+    # Fields added after this study ran; their defaults are what it ran with.
+    added = {"modality": "audio", "batch_size": 64, "images": None}
     for key, value in today.items():
         if key not in ("device", "soundfonts"):  # soundfonts: resolved to names and checksums
-            assert results["config"][key] == value, key
+            assert results["config"].get(key, added.get(key)) == value, key
     assert today["soundfonts"] == "pool"
     assert "--scale full" in results["config"]["command"]
     names = [sf["name"] for sf in results["config"]["soundfonts"]]

@@ -298,6 +298,100 @@ def stratified_subsample(labels, fraction, seed):
     return np.sort(np.concatenate(keep))
 """,
     },
+    # --- 07 beyond audio ------------------------------------------------------------------
+    "07_ex1": {
+        "row and column offsets swapped": """
+def jitter_crop(tiles, margin, offsets):
+    if margin == 0:
+        return tiles
+    n, k, h, w = tiles.shape
+    out = torch.empty(n, k, h - margin, w - margin, dtype=tiles.dtype)
+    for i in range(n):
+        for j in range(k):
+            c, r = int(offsets[i, j, 0]), int(offsets[i, j, 1])
+            out[i, j] = tiles[i, j, r : r + h - margin, c : c + w - margin]
+    return out
+""",
+        "crops one pixel too many": """
+def jitter_crop(tiles, margin, offsets):
+    if margin == 0:
+        return tiles
+    n, k, h, w = tiles.shape
+    out = torch.empty(n, k, h - margin - 1, w - margin - 1, dtype=tiles.dtype)
+    for i in range(n):
+        for j in range(k):
+            r, c = int(offsets[i, j, 0]), int(offsets[i, j, 1])
+            out[i, j] = tiles[i, j, r : r + h - margin - 1, c : c + w - margin - 1]
+    return out
+""",
+        "ignores the offsets (centre crop)": """
+def jitter_crop(tiles, margin, offsets):
+    if margin == 0:
+        return tiles
+    h, w = tiles.shape[-2:]
+    c = margin // 2
+    return tiles[..., c : c + h - margin, c : c + w - margin]
+""",
+    },
+    "07_ex2": {
+        "sorts by x only": """
+def unshuffle_clip(frames):
+    t, h, w = frames.shape
+    ys, xs = np.mgrid[:h, :w]
+    mass = frames.sum(axis=(1, 2))
+    c = np.stack([(frames * xs).sum(axis=(1, 2)), (frames * ys).sum(axis=(1, 2))], 1)
+    c = c / mass[:, None]
+    order = np.argsort(c[:, 0])
+    step = np.linalg.norm(np.diff(c[order], axis=0), axis=1)
+    half = len(step) // 2
+    if step[:half].sum() < step[-half:].sum():
+        order = order[::-1]
+    return np.asarray(order)
+""",
+        "never decides which end comes first": """
+def unshuffle_clip(frames):
+    t, h, w = frames.shape
+    ys, xs = np.mgrid[:h, :w]
+    mass = frames.sum(axis=(1, 2))
+    c = np.stack([(frames * xs).sum(axis=(1, 2)), (frames * ys).sum(axis=(1, 2))], 1)
+    c = c / mass[:, None]
+    centred = c - c.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    return np.asarray(np.argsort(centred @ axis))
+""",
+        "puts the small steps first": """
+def unshuffle_clip(frames):
+    t, h, w = frames.shape
+    ys, xs = np.mgrid[:h, :w]
+    mass = frames.sum(axis=(1, 2))
+    c = np.stack([(frames * xs).sum(axis=(1, 2)), (frames * ys).sum(axis=(1, 2))], 1)
+    c = c / mass[:, None]
+    centred = c - c.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    order = np.argsort(centred @ axis)
+    step = np.linalg.norm(np.diff(c[order], axis=0), axis=1)
+    half = len(step) // 2
+    if step[:half].sum() > step[-half:].sum():
+        order = order[::-1]
+    return np.asarray(order)
+""",
+        "returns each slot's time instead of each time's slot": """
+def unshuffle_clip(frames):
+    t, h, w = frames.shape
+    ys, xs = np.mgrid[:h, :w]
+    mass = frames.sum(axis=(1, 2))
+    c = np.stack([(frames * xs).sum(axis=(1, 2)), (frames * ys).sum(axis=(1, 2))], 1)
+    c = c / mass[:, None]
+    centred = c - c.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    order = np.argsort(centred @ axis)
+    step = np.linalg.norm(np.diff(c[order], axis=0), axis=1)
+    half = len(step) // 2
+    if step[:half].sum() < step[-half:].sum():
+        order = order[::-1]
+    return np.argsort(order)
+""",
+    },
 }
 
 SHORTCUTS: dict[str, dict[str, str]] = {
@@ -397,6 +491,14 @@ def stratified_subsample(labels, fraction, seed):
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     return np.sort(subsample(np.asarray(labels), fraction, seed))
+""",
+    },
+    "07_ex1": {
+        "calls minis2l.patches.crop_patches": """
+def jitter_crop(tiles, margin, offsets):
+    from minis2l.patches import crop_patches
+
+    return crop_patches(tiles, margin, offsets)
 """,
     },
 }

