@@ -1,7 +1,8 @@
 """The widgets, driven from Python as a browser would drive them (no browser).
 
-Notebook 04's patch-shuffle explorer and notebook 02's ε explorer: every control, the states a
-student can leave them in, and what they show (PNG at its displayed size, messages, audio).
+Notebook 04's patch-shuffle explorer, notebook 02's ε explorer and the vision puzzles (an
+image's tiles, a clip's frames): every control, the states a student can leave them in, and what
+they show (PNG at its displayed size, messages, audio).
 """
 
 from __future__ import annotations
@@ -517,3 +518,312 @@ def test_eps_explorer_rejects_bad_input():
         EpsExplorer([1.0])
     with pytest.raises(ValueError, match="eps"):
         EpsExplorer(X6, eps=1e3)
+
+
+# ------------------------------------------------------------------------------ vision puzzles
+
+
+class _Oracle(torch.nn.Module):
+    """A rank "model" that knows the answer: it finds each shuffled piece among the natural ones
+    and scores it by its true position (``swap``: two slots' answers exchanged)."""
+
+    method = "rank"
+
+    def __init__(self, kind, num_patches, jitter=0, swap=None, fail=None):
+        super().__init__()
+        self.kind, self.num_patches, self.jitter = kind, num_patches, jitter
+        self.swap, self.fail, self.seen = swap, fail, []
+
+    def pieces(self, x):
+        self.natural = P.crop_patches(P.split_patches(x, self.num_patches, self.kind), self.jitter)
+        return self.natural
+
+    def forward(self, shuffled):
+        if self.fail is not None:
+            raise self.fail
+        self.seen.append(shuffled)
+        dist = (shuffled[:, :, None] - self.natural[:, None]).pow(2).flatten(3).sum(-1)
+        position = dist.argmin(-1).float()
+        if self.swap is not None:
+            a, b = self.swap
+            position[:, [a, b]] = position[:, [b, a]]
+        return 3 * position - 5  # scores increase with the true position
+
+
+@pytest.fixture(scope="module")
+def noise():
+    """Images and film strips whose pieces all differ (an oracle's answer is then unique)."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(6, 28, 28, generator=gen), torch.randn(5, 24, 8 * 24, generator=gen)
+
+
+@pytest.fixture(scope="module")
+def vision_items():
+    from minis2l.vision import load_images, load_video
+
+    return load_images(fast=True, verbose=False), load_video(fast=True, verbose=False)
+
+
+def _is_perm(perm, k):
+    return sorted(perm.tolist()) == list(range(k))
+
+
+def test_vision_tile_puzzle_shuffle_never_repeats_nor_is_the_identity(noise):
+    from minis2l.widgets import ClipShuffle, TilePuzzle
+
+    t = TilePuzzle(noise[0], strict=True)
+    assert _is_perm(t.perm, 9) and t.perm.tolist() != list(range(9))
+    assert t.solve_button.disabled and "no model" in t.model_note.value
+    assert "no model" in t.message and t.prediction is None and t.placed == 0
+    previous, image = t.perm.clone(), t.last_image
+    for _ in range(8):
+        t.shuffle_button.click()
+        assert _is_perm(t.perm, 9) and t.perm.tolist() != list(range(9))
+        assert not torch.equal(t.perm, previous), "a shuffle never shows the same order again"
+        assert t.last_image != image and t.last_image.startswith(PNG)
+        previous, image = t.perm.clone(), t.last_image
+    with pytest.raises(ValueError, match="no model"):
+        t.solve()
+    assert t.errors == []
+    c = ClipShuffle(noise[1][:, :, :72], frames=3, strict=True)  # 5 orders to choose from
+    seen = set()
+    for _ in range(12):
+        previous = c.perm.tolist()
+        c.shuffle()
+        assert c.perm.tolist() not in (previous, [0, 1, 2]) and _is_perm(c.perm, 3)
+        seen.add(tuple(c.perm.tolist()))
+    assert len(seen) >= 4, "the shuffles vary"
+    two = ClipShuffle(noise[1][:, :, :48], frames=2, strict=True)
+    two.shuffle()  # with 2 frames the one order that moves them is drawn again
+    assert two.perm.tolist() == [1, 0]
+
+
+def test_vision_tile_puzzle_shows_the_library_tiles_at_display_size(noise):
+    from minis2l.widgets import TilePuzzle
+
+    t = TilePuzzle(noise[0], jitter=2, class_names=list("abcdef"), strict=True)
+    tiles = P.split_patches(noise[0][0], 9, "2d")[:, 1:8, 1:8]  # 9 x 9 tiles, 1 px off each side
+    torch.testing.assert_close(t.pieces, tiles)
+    torch.testing.assert_close(t.shuffled, tiles[t.perm])
+    assert t.reassembled is None
+    assert bytes(t.image.value) == t.last_image
+    assert (int(t.image.width), int(t.image.height)) == _png_size(t.last_image)
+    titles = [ax.get_title() for ax in t.figure.axes]
+    assert titles == ["original", "shuffled (slot j)", "model's reassembly (slot)"]
+    drawn = t.figure.axes[1].images[0]  # tiles of 7 x 7 px with 1 px gaps
+    assert drawn.get_extent() == [-0.5, 22.5, 22.5, -0.5]
+    np.testing.assert_array_equal(drawn.get_array()[8:15, 16:23], t.shuffled[5].numpy())
+    gaps = np.ma.getmaskarray(drawn.get_array())  # NaN, drawn white
+    assert gaps[7].all() and gaps[:, 15].all() and not gaps[8:15, 16:23].any()
+    shuffled_labels = [x.get_text() for x in t.figure.axes[1].texts if x.get_text()]
+    assert shuffled_labels == [str(j) for j in range(9)], "each shuffled slot is numbered"
+    assert "image 0 (a)" in t.figure.texts[0].get_text() and "image 0 (a)" in t.caption.value
+    assert t.image.tooltip is None
+
+
+def test_vision_tile_puzzle_an_oracle_solves_it(noise):
+    from minis2l.widgets import TilePuzzle
+
+    oracle = _Oracle("2d", 9, jitter=2)
+    t = TilePuzzle(noise[0], oracle, strict=True)
+    assert not t.solve_button.disabled
+    t.select(4)
+    t.solve_button.click()
+    x = noise[0][4][None]
+    torch.testing.assert_close(oracle.seen[-1], P.permute_patches(oracle.pieces(x), t.perm))
+    assert torch.equal(t.prediction, t.perm)
+    assert t.placed == 9 and "the model put 9 of 9 tiles in place" in t.message
+    assert "solved!" in t.message and "#060" in t.status.value
+    torch.testing.assert_close(t.reassembled, t.pieces)
+    labels = [x for x in t.figure.axes[2].texts if x.get_text()]
+    assert [x.get_text() for x in labels] == [str(j) for j in torch.argsort(t.perm).tolist()]
+    assert {x.get_color() for x in labels} == {"#4d4"}
+    t.shuffle()
+    assert t.prediction is None and t.placed == 0 and "Shuffled" in t.message
+    t.solve()
+    assert t.placed == 9 and t.errors == []
+
+
+def test_vision_tile_puzzle_counts_the_misplaced_tiles(noise):
+    from minis2l.widgets import TilePuzzle
+
+    t = TilePuzzle(noise[0], _Oracle("2d", 9, jitter=2, swap=(2, 6)), strict=True)
+    t.solve()
+    assert t.placed == 7
+    assert t.message == (
+        "the model put 7 of 9 tiles in place; not solved: slots [2, 6] went to the wrong place"
+    )
+    assert "#060" not in t.status.value
+    colors = [x.get_color() for x in t.figure.axes[2].texts if x.get_text()]
+    assert colors.count("#f55") == 2 and colors.count("#4d4") == 7
+
+
+def test_vision_tile_puzzle_identical_tiles_are_interchangeable(noise):
+    """Two blank tiles swapped: the picture is the original, so the puzzle is solved."""
+    from minis2l.widgets import TilePuzzle
+
+    image = noise[0][:1].clone()
+    image[0, :9, :18] = -1.0  # tiles 0 and 1 are the same blank tile
+    t = TilePuzzle(image, strict=True)
+    t.perm = torch.tensor([1, 0, 2, 3, 4, 5, 6, 7, 8])
+    t.model = _Oracle("2d", 9, jitter=2)
+    t.solve()
+    assert t.placed == 9 and "solved!" in t.message
+
+
+def test_vision_select_shows_another_item_and_clears_the_answer(noise):
+    from minis2l.widgets import TilePuzzle
+
+    t = TilePuzzle(noise[0], _Oracle("2d", 9, jitter=2), strict=True)
+    t.solve()
+    perm, image = t.perm.clone(), t.last_image
+    t.item.value = 3  # as the browser would
+    assert t.index == 3 and t.prediction is None and torch.equal(t.perm, perm)
+    torch.testing.assert_close(t.pieces, t.pieces_of(noise[0][3][None])[0])
+    assert t.last_image != image and "image 3" in t.caption.value
+    t.select(5)
+    assert t.item.value == 5 and t.index == 5
+    for bad in (6, -1):
+        with pytest.raises(ValueError, match=f"item {bad} is out of range: use 0 to 5"):
+            t.select(bad)
+    assert t.index == 5 and t.errors == []
+
+
+def test_vision_untrained_models_run(vision_items):
+    from minis2l.pretrain import PretrainConfig, build_model
+    from minis2l.vision import frames_of
+    from minis2l.widgets import ClipShuffle, TilePuzzle
+
+    images, video = vision_items
+    classes = images.metadata["classes"]
+    names = [classes[c] for c in images.labels["test"]["class"]]
+    torch.manual_seed(0)
+    shown = {}
+    for modality, make in (
+        ("image", lambda m: TilePuzzle(images.inputs["test"], m, class_names=names, strict=True)),
+        ("video", lambda m: ClipShuffle(video.inputs["test"], m, strict=True)),
+    ):
+        model = build_model(PretrainConfig(method="rank", modality=modality, fast=True))
+        model.train()
+        w = make(model)
+        w.select(7)
+        w.solve_button.click()
+        k = model.num_patches
+        assert _is_perm(w.prediction, k) and 0 <= w.placed <= k
+        assert f"of {k} {w.noun}s in place" in w.message
+        assert model.training, "the model's train/eval mode is given back"
+        assert w.errors == []
+        shown[modality] = w
+    assert f"image 7 ({names[7]})" in shown["image"].caption.value
+    strip = torch.tensor(video.inputs["test"][7])
+    torch.testing.assert_close(shown["video"].pieces, frames_of(strip, 8))
+
+
+def test_vision_bad_inputs_raise(noise):
+    from minis2l.models import PermutationModel
+    from minis2l.widgets import ClipShuffle, TilePuzzle
+
+    images, strips = noise
+    nan = images.clone()
+    nan[2, 5, 5] = float("nan")
+    for bad, match in [
+        (images[0], r"images must be \(N, H, W\)"),
+        (images[:0], r"images must be \(N, H, W\) with N >= 1"),
+        (nan, r"NaN or infinite values \(items \[2\]\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            TilePuzzle(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        ClipShuffle(torch.full((2, 24, 192), float("inf")))
+    with pytest.raises(ValueError, match="190 px wide do not hold 8 frames"):
+        ClipShuffle(strips[:, :, :190])
+    with pytest.raises(ValueError, match="do not hold 1 frames"):
+        ClipShuffle(strips, frames=1)
+    with pytest.raises(ValueError, match="3 class names for 6 images"):
+        TilePuzzle(images, class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="prime"):
+        TilePuzzle(images, num_patches=7)
+    jigsaw = PermutationModel("jigsaw", "2d", 9, num_perms=10, dim=16, jitter=2)
+    with pytest.raises(ValueError, match="must be a rank model.*'jigsaw'"):
+        TilePuzzle(images, jigsaw)
+    with pytest.raises(ValueError, match="model cuts 4 '2d' pieces, this puzzle 9"):
+        TilePuzzle(images, _Oracle("2d", 4, jitter=2))
+    with pytest.raises(ValueError, match="jitter=0, this puzzle jitter=2"):
+        TilePuzzle(images, _Oracle("2d", 9, jitter=0))
+    with pytest.raises(ValueError, match="model cuts 9 '2d' pieces, this puzzle 8 'time'"):
+        ClipShuffle(strips, _Oracle("2d", 9))
+
+
+def test_vision_callback_errors_are_recorded_and_strict_reraises(noise):
+    from minis2l.widgets import ClipShuffle, TilePuzzle, _guarded
+
+    t = TilePuzzle(noise[0], _Oracle("2d", 9, jitter=2, fail=RuntimeError("boom")))
+    image = t.last_image
+    t.solve_button.click()
+    assert [str(e) for e in t.errors] == ["boom"]
+    assert t.message == "error: RuntimeError: boom" and "#b00" in t.status.value
+    assert t.prediction is None and t.last_image == image
+    t.shuffle_button.click()  # the widget still works
+    assert len(t.errors) == 1 and "Shuffled" in t.message
+
+    class Wrong(_Oracle):
+        def forward(self, shuffled):
+            return torch.zeros(1, 3)
+
+    c = ClipShuffle(noise[1], Wrong("time", 8))
+    c.solve_button.click()
+    assert "scores of shape (1, 3), not (1, K)" in c.message and len(c.errors) == 1
+    failing = _Oracle("2d", 9, jitter=2, fail=RuntimeError("boom"))
+    strict = TilePuzzle(noise[0], failing, strict=True)
+    with pytest.raises(RuntimeError, match="boom"):  # a click swallows it: guard it directly
+        _guarded(strict, strict.solve)()
+    assert len(strict.errors) == 1 and "boom" in strict.message
+
+
+def test_vision_clip_shuffle_player_has_one_picture_per_frame(noise):
+    from minis2l.widgets import ClipShuffle
+
+    c = ClipShuffle(noise[1], strict=True)
+    assert c.play.min == c.frame_slider.min == 0
+    assert c.play.max == c.frame_slider.max == 7
+    assert (c._link.source, c._link.target) == ((c.play, "value"), (c.frame_slider, "value"))
+    assert len(c.frame_images) == 8 and len(set(c.frame_images)) == 8
+    for ax, shown in zip(c.player_figure.axes, (c.pieces, c.shuffled), strict=False):
+        assert ax.images[0].get_extent() == [-0.5, 23.5, 23.5, -0.5]  # one 24 x 24 frame
+        np.testing.assert_array_equal(ax.images[0].get_array(), shown[7].numpy())  # drawn last
+    assert all(png.startswith(PNG) for png in c.frame_images)
+    assert (int(c.frame_image.width), int(c.frame_image.height)) == _png_size(c.frame_images[0])
+    assert bytes(c.frame_image.value) == c.frame_images[0]
+    c.show_frame(5)
+    assert c.frame == c.frame_slider.value == 5 and bytes(c.frame_image.value) == c.frame_images[5]
+    c.frame_slider.value = 2  # the slider (and the player, linked to it in the browser)
+    assert c.frame == 2 and bytes(c.frame_image.value) == c.frame_images[2]
+    with pytest.raises(ValueError, match="frame 8 is out of range: use 0 to 7"):
+        c.show_frame(8)
+    before = list(c.frame_images)
+    c.shuffle_button.click()
+    assert len(c.frame_images) == 8 and c.frame_images != before and c.frame == 2
+    assert bytes(c.frame_image.value) == c.frame_images[2]
+    assert "Shuffle frames" == c.shuffle_button.description and c.solve_button.disabled
+    assert c.errors == []
+
+
+def test_vision_clip_shuffle_an_oracle_reorders_it(noise):
+    from minis2l.vision import frames_of
+    from minis2l.widgets import ClipShuffle
+
+    c = ClipShuffle(noise[1], _Oracle("time", 8), strict=True)
+    c.select(2)
+    torch.testing.assert_close(c.pieces, frames_of(noise[1][2], 8))
+    torch.testing.assert_close(c.shuffled, c.pieces[c.perm])
+    before = list(c.frame_images)
+    c.solve_button.click()
+    assert torch.equal(c.prediction, c.perm) and c.placed == 8
+    assert "the model put 8 of 8 frames in place: solved!" == c.message
+    torch.testing.assert_close(c.reassembled, c.pieces)
+    assert c.frame_images != before, "the player shows the model's reorder once it has one"
+    rows = [ax.get_title() for ax in c.figure.axes]
+    assert rows == ["original clip (frame t)", "shuffled (slot j)", "model's reorder (slot)"]
+    swapped = ClipShuffle(noise[1], _Oracle("time", 8, swap=(0, 7)), strict=True)
+    swapped.solve()
+    assert swapped.placed == 6 and "slots [0, 7] went to the wrong place" in swapped.message

@@ -25,7 +25,10 @@ The package, one module per part (each imports only the ones above it):
 - :mod:`~minis2l.widgets.audio`: mel-to-audio inversion, Griffin-Lim, WAV bytes and the
   explorer's background audio worker and cache;
 - :mod:`~minis2l.widgets.eps`: :class:`EpsExplorer`;
-- :mod:`~minis2l.widgets.shuffle`: :class:`ShuffleExplorer` and its solve mode.
+- :mod:`~minis2l.widgets.shuffle`: :class:`ShuffleExplorer` and its solve mode;
+- :mod:`~minis2l.widgets.vision`: :class:`TilePuzzle` (an image's tiles) and
+  :class:`ClipShuffle` (a clip's frames, with a player): shuffle them and watch a rank model
+  put them back.
 """
 
 from minis2l.widgets._common import DPI as DPI
@@ -39,10 +42,13 @@ from minis2l.widgets.audio import griffin_lim, mel_magnitude, wav_bytes
 from minis2l.widgets.eps import EpsExplorer
 from minis2l.widgets.grid import draw_patch_grid, parse_order
 from minis2l.widgets.shuffle import ShuffleExplorer
+from minis2l.widgets.vision import ClipShuffle, TilePuzzle
 
 __all__ = [
+    "ClipShuffle",
     "EpsExplorer",
     "ShuffleExplorer",
+    "TilePuzzle",
     "display_with_hint",
     "draw_patch_grid",
     "figure_png",

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.text import Text
 
 from minis2l import patches as P
 from minis2l.ranking import hard_rank
@@ -42,6 +44,8 @@ _GRAY = matplotlib.colormaps["gray"].with_extremes(bad="white")  # NaN gaps betw
 
 def _as_inputs(x: Any, name: str) -> torch.Tensor:
     """``x`` as a float32 ``(N, H, W)`` tensor of finite values, or a ValueError naming why."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
     t = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: inputs may be read-only
     if t.dim() != 3 or len(t) == 0:
         raise ValueError(f"{name} must be (N, H, W) with N >= 1, got shape {tuple(t.shape)}")
@@ -62,30 +66,31 @@ def _mosaic(pieces: np.ndarray, rows: int, cols: int, gap: int = 1) -> np.ndarra
     return out
 
 
-def _panel(
-    ax: Axes, image: np.ndarray, title: str, vmin: float, vmax: float, text: str = ""
-) -> Any:
-    """Show ``image`` in grey (NaN gaps white) without ticks; ``text`` in the middle if given."""
-    shown = ax.imshow(image, cmap=_GRAY, vmin=vmin, vmax=vmax, interpolation="nearest")
+def _panel(ax: Axes, shape: tuple[int, ...], title: str) -> tuple[AxesImage, Text]:
+    """An image of ``shape`` in grey (NaN gaps white) without ticks, and a text in its middle."""
+    art = ax.imshow(np.full(shape, np.nan), cmap=_GRAY, interpolation="nearest")
     ax.set(xticks=[], yticks=[], title=title)
-    if text:
-        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8)
-    return shown
+    return art, ax.text(0.5, 0.5, "", ha="center", va="center", transform=ax.transAxes, fontsize=8)
 
 
-def _label_pieces(
-    ax: Axes, shape: tuple[int, ...], cols: int, labels: list[int], colors: list[str] | None = None
-) -> None:
-    """Write ``labels[i]`` (in ``colors[i]``, else white) at the top left of piece ``i`` of a
-    :func:`_mosaic`."""
-    _, h, w = shape
-    for i, (label, color) in enumerate(zip(labels, colors or ["white"] * len(labels), strict=True)):
-        r, c = divmod(i, cols)
+def _piece_labels(ax: Axes, shape: tuple[int, ...], cols: int, numbered: bool) -> list[Text]:
+    """A label at the top left of each piece ``(K, h, w)`` of a :func:`_mosaic`: its number
+    (white) when ``numbered``, else empty (filled in later)."""
+    k, h, w = shape
+    return [
         ax.text(
-            c * (w + 1) - 0.3, r * (h + 1) - 0.3, str(label), ha="left", va="top", fontsize=8,
-            color=color, fontweight="bold",
+            (i % cols) * (w + 1) - 0.3,
+            (i // cols) * (h + 1) - 0.3,
+            str(i) if numbered else "",
+            ha="left",
+            va="top",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
             bbox={"facecolor": "black", "edgecolor": "none", "pad": 1.0, "alpha": 0.8},
         )  # fmt: skip
+        for i in range(k)
+    ]
 
 
 def _check_model(model: Any, kind: str, num_patches: int, jitter: int) -> None:
@@ -120,7 +125,7 @@ class _Puzzle:
         self.jitter, self.strict = int(jitter), bool(strict)
         if model is not None:
             _check_model(model, self.kind, self.num_patches, self.jitter)
-        self.pieces_of(inputs[:1])  # the pieces fit (or a ValueError saying why not)
+        shape = tuple(self.pieces_of(inputs[:1]).shape[1:])  # (or a ValueError saying why not)
         self.errors: list[BaseException] = []
         self.message, self.last_image, self.placed = "", b"", 0
         self.prediction: torch.Tensor | None = None
@@ -147,6 +152,20 @@ class _Puzzle:
         self.shuffle_button.on_click(guard(lambda _: self.shuffle()))
         self.solve_button.on_click(guard(lambda _: self.solve()))
         self._controls = W.HBox([self.item, self.shuffle_button, self.solve_button])
+        # The figure is made once and updated in place (a new one per redraw costs twice as much).
+        art_shape = _mosaic(np.zeros(shape, np.float32), self.rows, self.cols).shape
+        self.figure = fig = Figure(figsize=self.figsize)
+        side = self.kind == "2d"  # tiles side by side, film strips one above the other
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.8 if side else 0.86)
+        axes = fig.subplots(*((1, 3) if side else (3, 1)), gridspec_kw={"hspace": 0.45})
+        panels = [_panel(ax, art_shape, self.titles[i]) for i, ax in enumerate(axes)]
+        self._arts, self._hint_text = [art for art, _ in panels], panels[2][1]
+        if not side:  # the frame numbers along the original strip
+            _piece_labels(axes[0], shape, self.cols, numbered=True)
+        _piece_labels(axes[1], shape, self.cols, numbered=True)  # the slot numbers
+        self._answer_labels = _piece_labels(axes[2], shape, self.cols, numbered=False)
+        self._suptitle = fig.suptitle("")
+        self.image.width, self.image.height = _pixel_size(fig)
 
     def _ipython_display_(self) -> None:
         display_with_hint(self.widget)
@@ -205,7 +224,9 @@ class _Puzzle:
         self._refresh()
 
     def solve(self) -> None:
-        """Let the model score the shuffled pieces and put each where its rank says."""
+        """Let the model score the shuffled pieces and put each where its rank says.
+
+        The model runs in eval mode, on its own device, and gets its train/eval mode back."""
         if self.model is None:
             raise ValueError("no model to solve the puzzle: pass a trained rank model")
         param = next(iter(self.model.parameters()), None)
@@ -262,25 +283,17 @@ class _Puzzle:
         """Redraw the figure and the status line from the state."""
         text, colors = self._verdict()
         pieces, shuffled, back = self.pieces.numpy(), self.shuffled.numpy(), self.reassembled
-        vmin, vmax, k = float(pieces.min()), float(pieces.max()), self.num_patches
-        fig = Figure(figsize=self.figsize)
-        side = self.kind == "2d"  # tiles side by side, film strips one above the other
-        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.8 if side else 0.86)
-        axes = fig.subplots(*((1, 3) if side else (3, 1)), gridspec_kw={"hspace": 0.45})
         later = np.full_like(shuffled, np.nan) if back is None else back.numpy()
-        hint = self._hint() if back is None else ""
-        for i, (ax, src) in enumerate(zip(axes, (pieces, shuffled, later), strict=True)):
-            art = _mosaic(src, self.rows, self.cols)
-            _panel(ax, art, self.titles[i], vmin, vmax, hint if i == 2 else "")
-            if i == 1 or (i == 0 and not side):  # slot numbers; frame numbers on the strip
-                _label_pieces(ax, pieces.shape, self.cols, list(range(k)))
-        if back is not None:
-            slot = torch.argsort(self.prediction).tolist()  # the slot put at each position
-            _label_pieces(axes[2], pieces.shape, self.cols, slot, colors)
+        for art, src in zip(self._arts, (pieces, shuffled, later), strict=True):
+            art.set_data(_mosaic(src, self.rows, self.cols))
+            art.set_clim(float(pieces.min()), float(pieces.max()))
+        self._hint_text.set_text(self._hint() if back is None else "")
+        slot = [""] * self.num_patches if back is None else torch.argsort(self.prediction).tolist()
+        for label, j, color in zip(self._answer_labels, slot, colors or slot, strict=True):
+            label.set(text=str(j), color=color or "white")  # the slot put at each position
         self._say(text)
-        fig.suptitle(self._title())
-        self.figure, self.last_image = fig, figure_png(fig)
-        self.image.width, self.image.height = _pixel_size(fig)
+        self._suptitle.set_text(self._title())
+        self.last_image = figure_png(self.figure)
         self.image.value = self.last_image
         self.caption.value = html.escape(
             f"Pictured: {self._title()}: in order, shuffled (each slot numbered) and as the "
@@ -367,6 +380,12 @@ class ClipShuffle(_Puzzle):
         self._link = W.jslink((self.play, "value"), (self.frame_slider, "value"))
         self.frame_image = W.Image(format="png")
         self.frame_image.layout.align_self = "flex-start"
+        self.player_figure = fig = Figure(figsize=(4.8, 1.9))  # made once, updated per frame
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.78, wspace=0.1)
+        self._player_axes = fig.subplots(1, 3)
+        panels = [_panel(ax, self.pieces.shape[-2:], "") for ax in self._player_axes]
+        self._player_arts, self._player_hint = [art for art, _ in panels], panels[2][1]
+        self.frame_image.width, self.frame_image.height = _pixel_size(fig)
         show = _guarded(self, lambda c: self._updating or self.show_frame(c["new"]))
         self.frame_slider.observe(show, "value")
         player = W.HBox([W.Label("play the three clips:"), self.play, self.frame_slider])
@@ -390,27 +409,22 @@ class ClipShuffle(_Puzzle):
 
     def _refresh(self) -> None:
         super()._refresh()
-        pieces, shuffled, back = self.pieces.numpy(), self.shuffled.numpy(), self.reassembled
-        vmin, vmax = float(pieces.min()), float(pieces.max())
-        later = np.full_like(shuffled, np.nan) if back is None else back.numpy()
-        fig = Figure(figsize=(4.8, 1.9))
-        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.78, wspace=0.1)
-        axes, sources = fig.subplots(1, 3), (pieces, shuffled, later)
-        hint = self._hint() if back is None else ""
-        arts = [_panel(ax, src[0], "", vmin, vmax, hint if i == 2 else "") for i, (ax, src) in
-                enumerate(zip(axes, sources, strict=True))]  # fmt: skip
+        pieces, back = self.pieces.numpy(), self.reassembled
+        later = np.full_like(pieces, np.nan) if back is None else back.numpy()
+        sources = (pieces, self.shuffled.numpy(), later)
+        self._player_hint.set_text(self._hint() if back is None else "")
         slot = None if back is None else torch.argsort(self.prediction).tolist()
         colors = self._verdict()[1]
-        self.frame_images = []
+        axes, self.frame_images = self._player_axes, []
         for t in range(self.num_patches):
-            for art, src in zip(arts, sources, strict=True):
+            for art, src in zip(self._player_arts, sources, strict=True):
                 art.set_data(src[t])
+                art.set_clim(float(pieces.min()), float(pieces.max()))
             axes[0].set_title(f"original, frame {t}", fontsize=9)
             axes[1].set_title(f"shuffled, slot {t}", fontsize=9)
             axes[2].set_title(
                 f"model, frame {t}" + ("" if slot is None else f" (slot {slot[t]})"),
                 fontsize=9, color="black" if slot is None else colors[t],
             )  # fmt: skip
-            self.frame_images.append(figure_png(fig))
-        self.frame_image.width, self.frame_image.height = _pixel_size(fig)
+            self.frame_images.append(figure_png(self.player_figure))
         self.frame_image.value = self.frame_images[self.frame]
