@@ -194,8 +194,8 @@ VISION_SCALES: dict[str, dict[str, dict[str, Any]]] = {
         "demo": _vision("image", seeds=3, epochs=4),
     },
     "video": {
-        "fast": _vision("video", seeds=2, epochs=1, fast=True, probe_subsets=2, batch_size=32),
-        "demo": _vision("video", seeds=3, epochs=6, batch_size=32),
+        "fast": _vision("video", seeds=2, epochs=1, fast=True, probe_subsets=2, batch_size=16),
+        "demo": _vision("video", seeds=3, epochs=4, batch_size=16),
     },
 }
 

@@ -1,4 +1,4 @@
-"""Notebooks 04 and 02 in a real browser, as a student uses them: JupyterLab + Chromium.
+"""Notebooks 04, 02 and 07 in a real browser, as a student uses them: JupyterLab + Chromium.
 
 Each test runs its notebook in JupyterLab and waits for an output that only the *execution* of
 the last cell produces (searched inside output areas, never in cell sources), then drives the
@@ -33,6 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 NB02, NB04 = "02_soft_sort_and_rank.ipynb", "04_spectrogram_shuffling.ipynb"
+NB07 = "07_beyond_audio.ipynb"
 # Printed by a cell the test appends to each notebook's copy; the source holds it split in two.
 FINISHED = "every cell ran: the browser test's last cell."
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
@@ -75,7 +76,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
     """A JupyterLab server on 127.0.0.1 serving a temporary copy of notebooks/; yields its URL."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    for name in (NB02, NB04):  # a last cell whose output only its execution can produce
+    for name in (NB02, NB04, NB07):  # a last cell whose output only its execution can produce
         path = root / "notebooks" / name
         nb = json.loads(path.read_text())
         nb["cells"].append(
@@ -404,6 +405,64 @@ def test_eps_explorer_left_on_kl_then_the_check_cell(lab: str, browser) -> None:
         me.wait_finished()
         expect(me.output("the explorer shows our soft ranks")).to_have_count(1)
         expect(status).to_contain_text("ε = 1, l2")  # the check cell put it back
+        me.assert_no_errors()
+    except Exception:
+        me.shot("failure")
+        raise
+    finally:
+        page.close()
+
+
+def test_tile_puzzle_and_clip_player_in_jupyterlab(lab: str, browser) -> None:
+    """Notebook 07: run it, then shuffle an image's tiles and let the model solve them, pick
+    another image, shuffle a clip's frames, let the model reorder them and step the player."""
+    from playwright.sync_api import expect
+
+    me = Student(browser, lab, NB07, "07")
+    page = me.page
+    try:
+        me.menu("Run All Cells")
+        me.wait_finished(timeout=300_000)
+        puzzle = page.locator(".minis2l-tile-puzzle").first
+        puzzle.scroll_into_view_if_needed()
+        image = puzzle.locator(".minis2l-puzzle-image")
+        status = puzzle.locator(".minis2l-puzzle-status")
+        expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
+        expect(status).to_contain_text("the model put")  # the check cell solved one
+        src, pixels = _src(image), image.screenshot()
+        puzzle.locator(".minis2l-puzzle-shuffle").click()
+        expect(status).to_contain_text("Shuffled")
+        src = _changes(image, src)
+        puzzle.locator(".minis2l-puzzle-solve").click()
+        expect(status).to_contain_text(re.compile(r"the model put \d of 9 tiles in place"))
+        src = _changes(image, src)
+        assert image.screenshot() != pixels, "the picture the student sees did not change"
+        item = puzzle.locator(".minis2l-puzzle-item input")
+        item.fill("5")
+        item.press("Enter")
+        expect(status).to_contain_text("Shuffled")  # another image: the answer is cleared
+        src = _changes(image, src)
+        me.shot("tiles")
+
+        clip = page.locator(".minis2l-clip-shuffle").first
+        clip.scroll_into_view_if_needed()
+        frame = clip.locator(".minis2l-frame-image")
+        strips = clip.locator(".minis2l-puzzle-image")
+        cstatus = clip.locator(".minis2l-puzzle-status")
+        expect(frame).to_have_attribute("src", re.compile(r"^(blob|data):"))
+        fsrc, ssrc = _src(frame), _src(strips)
+        clip.locator(".minis2l-puzzle-shuffle").click()
+        ssrc = _changes(strips, ssrc)
+        clip.locator(".minis2l-puzzle-solve").click()
+        expect(cstatus).to_contain_text(re.compile(r"the model put \d of 8 frames in place"))
+        ssrc = _changes(strips, ssrc)
+        fsrc = _changes(frame, fsrc)
+        clip.locator(".minis2l-frame-slider .noUi-handle").focus()
+        page.keyboard.press("End")
+        expect(clip.locator(".minis2l-frame-slider .widget-readout")).to_have_text("7")
+        fsrc = _changes(frame, fsrc)
+        me.shot("clip")
+        me.wait_idle()
         me.assert_no_errors()
     except Exception:
         me.shot("failure")

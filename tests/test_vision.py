@@ -243,3 +243,8 @@ def test_image_pretraining_learns_the_puzzle_from_an_idx_folder(tmp_path):
     assert ckpt["config"]["modality"] == "image" and ckpt["config"]["jitter"] == 2
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     assert ckpt["metrics"][-1]["train_loss"] < ckpt["metrics"][0]["train_loss"]
+
+    from minis2l.probe import probe_checkpoint
+
+    probes = probe_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert probes.keys() == {"class"} and 0 <= probes["class"]["accuracy"] <= 1

@@ -26,9 +26,9 @@ from minis2l.items import Items
 from minis2l.vision.images import _load
 
 DIRECTIONS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
-SPEEDS = (2.5, 3.5)
+SPEEDS = (2.0, 3.0)
 FRICTION = 0.7
-FRAMES, CANVAS, ITEM = 8, 24, 12
+FRAMES, CANVAS, ITEM = 8, 20, 10
 #: Clips per split (train, valid, test), full and fast.
 SIZES = {"full": (3_000, 1_000, 2_000), "fast": (600, 200, 400)}
 

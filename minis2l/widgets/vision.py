@@ -152,6 +152,14 @@ class _Puzzle:
         self.shuffle_button.on_click(guard(lambda _: self.shuffle()))
         self.solve_button.on_click(guard(lambda _: self.solve()))
         self._controls = W.HBox([self.item, self.shuffle_button, self.solve_button])
+        for widget, name in (
+            (self.image, "image"),
+            (self.status, "status"),
+            (self.shuffle_button, "shuffle"),
+            (self.solve_button, "solve"),
+            (self.item, "item"),
+        ):
+            widget.add_class(f"minis2l-puzzle-{name}")  # handles for the browser test
         # The figure is made once and updated in place (a new one per redraw costs twice as much).
         art_shape = _mosaic(np.zeros(shape, np.float32), self.rows, self.cols).shape
         self.figure = fig = Figure(figsize=self.figsize)
@@ -379,6 +387,8 @@ class ClipShuffle(_Puzzle):
         self.play = W.Play(value=0, min=0, max=frames - 1, interval=400, repeat=True)
         self._link = W.jslink((self.play, "value"), (self.frame_slider, "value"))
         self.frame_image = W.Image(format="png")
+        self.frame_image.add_class("minis2l-frame-image")
+        self.frame_slider.add_class("minis2l-frame-slider")
         self.frame_image.layout.align_self = "flex-start"
         self.player_figure = fig = Figure(figsize=(4.8, 1.9))  # made once, updated per frame
         fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.78, wspace=0.1)
