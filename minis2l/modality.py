@@ -136,6 +136,6 @@ def baseline_features(name: str, inputs: np.ndarray) -> np.ndarray:
     """The no-encoder baseline's features: ``inputs`` average-pooled to the modality's
     ``baseline_size`` and flattened (for audio: 32 mel bands x 8 time steps)."""
     pooled = torch.nn.functional.adaptive_avg_pool2d(
-        torch.as_tensor(inputs), get(name).baseline_size
+        torch.from_numpy(np.array(inputs, dtype=np.float32)), get(name).baseline_size
     )
     return pooled.flatten(1).numpy()
