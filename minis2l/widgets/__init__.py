@@ -1,4 +1,4 @@
-"""Interactive widgets: the ε explorer of notebook 02 and the patch-shuffle explorer of notebook 04.
+"""Interactive widgets: the ε explorer (02), the patch-shuffle explorer (04), the puzzles (07).
 
 :class:`EpsExplorer` shows the soft ranks of a fixed vector as the regularization strength ε and
 the regularization change. :class:`ShuffleExplorer` takes a :class:`minis2l.data.NoteSet` and
@@ -26,6 +26,7 @@ The package, one module per part (each imports only the ones above it):
   explorer's background audio worker and cache;
 - :mod:`~minis2l.widgets.eps`: :class:`EpsExplorer`;
 - :mod:`~minis2l.widgets.shuffle`: :class:`ShuffleExplorer` and its solve mode;
+- :mod:`~minis2l.widgets.puzzle`: what the two vision puzzles share (state, figure, status);
 - :mod:`~minis2l.widgets.vision`: :class:`TilePuzzle` (an image's tiles) and
   :class:`ClipShuffle` (a clip's frames, with a player): shuffle them and watch a rank model
   put them back.
