@@ -248,3 +248,17 @@ def test_image_pretraining_learns_the_puzzle_from_an_idx_folder(tmp_path):
 
     probes = probe_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert probes.keys() == {"class"} and 0 <= probes["class"]["accuracy"] <= 1
+
+
+def test_clips_at_constant_speed_and_a_canvas_too_small_are_named():
+    imgs = np.random.default_rng(2).random((10, 28, 28)).astype(np.float32)
+    clips, _ = video.make_clips(imgs, friction=1.0, speeds=(1.0,), seed=1)
+    ys, xs = np.mgrid[: video.CANVAS, : video.CANVAS]
+    mass = clips.sum(axis=(2, 3))
+    cx = (clips * xs).sum(axis=(2, 3)) / mass
+    cy = (clips * ys).sum(axis=(2, 3)) / mass
+    np.testing.assert_allclose(np.hypot(np.diff(cx), np.diff(cy)), 1.0, atol=0.02)
+    with pytest.raises(ValueError, match="too small for 8 frames"):
+        video.make_clips(imgs, friction=1.0)
+    with pytest.raises(ValueError, match="friction"):
+        video.make_clips(imgs, friction=0.0)

@@ -55,25 +55,36 @@ def make_clips(
     frames: int = FRAMES,
     canvas: int = CANVAS,
     item: int = ITEM,
+    speeds: tuple[float, ...] = SPEEDS,
+    friction: float = FRICTION,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clips ``(N, frames, canvas, canvas)`` in [0, 1] from images ``(N, h, w)`` in [0, 1],
-    and each clip's direction (an index into :data:`DIRECTIONS`). Deterministic in ``seed``."""
+    and each clip's direction (an index into :data:`DIRECTIONS`). Deterministic in ``seed``.
+
+    Each clip's first step is one of ``speeds`` (pixels per frame), and each step is
+    ``friction`` times the one before (1: constant speed, no direction in time)."""
     if frames < 2:
         raise ValueError(f"a clip needs at least 2 frames, got {frames}")
     if not 0 < item < canvas:
         raise ValueError(f"the item ({item} px) must be smaller than the canvas ({canvas} px)")
+    if not 0 < friction <= 1:
+        raise ValueError(f"friction must be in (0, 1], got {friction}")
     n = len(images)
     rng = np.random.default_rng(seed)
     direction = rng.integers(len(DIRECTIONS), size=n)
-    speed = rng.choice(SPEEDS, size=n)
+    speed = rng.choice(np.asarray(speeds, dtype=float), size=n)
     angle = direction * math.pi / 4
     unit = np.stack([np.cos(angle), -np.sin(angle)], axis=1)  # (x, y); y grows downwards
-    travel = (1 - FRICTION ** np.arange(frames)) / (1 - FRICTION)  # distance after t frames
+    steps = friction ** np.arange(frames - 1)  # the length of each step, relative to the first
+    travel = np.concatenate([[0.0], np.cumsum(steps)])  # distance covered after t frames
     room = canvas - item
     total = speed[:, None] * unit * travel[-1]  # (n, 2) displacement over the clip
     if np.abs(total).max() > room:
-        raise ValueError(f"a {canvas} px canvas is too small for {frames} frames of motion")
+        raise ValueError(
+            f"a {canvas} px canvas is too small for {frames} frames at speeds {tuple(speeds)}: "
+            f"the paths are up to {np.abs(total).max():.1f} px long, the room is {room} px"
+        )
     lo, hi = np.maximum(0, -total), room - np.maximum(0, total)
     start = lo + rng.random((n, 2)) * (hi - lo)
     pos = start[:, None, :] + speed[:, None, None] * unit[:, None, :] * travel[None, :, None]
