@@ -30,7 +30,19 @@ from minis2l.items import Items
 
 @dataclass(frozen=True)
 class Modality:
-    """A modality's defaults: its pieces, its supervised classes and its baseline."""
+    """A modality's defaults: its pieces, its supervised classes and its baseline.
+
+    Attributes:
+        name: ``"audio"``, ``"image"`` or ``"video"``.
+        patches, num_patches: the default patch kind and K.
+        jitter: pixels cropped at random off each piece in pretraining (gaps between tiles).
+        num_classes: classes of the first task, the one the supervised reference learns.
+        baseline, baseline_size: the no-encoder probe's name and the size its input is
+            average-pooled to.
+        pieces: what the pieces are called (``"patches"``, ``"tiles"``, ``"frames"``).
+        coords: whether the encoder gets coordinate channels (see
+            :class:`minis2l.models.PatchEncoder`).
+    """
 
     name: str
     patches: str
@@ -39,14 +51,14 @@ class Modality:
     num_classes: int
     baseline: str
     baseline_size: tuple[int, int]
-    piece: str
+    pieces: str
     coords: bool = False
 
 
 MODALITIES = {
-    "audio": Modality("audio", "freq", 6, 0, len(FAMILIES), "logmel", (32, 8), "patch"),
-    "image": Modality("image", "2d", 9, 2, 10, "pixels", (28, 28), "tile"),
-    "video": Modality("video", "time", 8, 0, 10, "pixels", (12, 96), "frame", True),
+    "audio": Modality("audio", "freq", 6, 0, len(FAMILIES), "logmel", (32, 8), "patches"),
+    "image": Modality("image", "2d", 9, 2, 10, "pixels", (28, 28), "tiles"),
+    "video": Modality("video", "time", 8, 0, 10, "pixels", (12, 96), "frames", True),
 }
 
 
