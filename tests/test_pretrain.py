@@ -188,7 +188,10 @@ def test_torchrun_two_processes_match_one(tmp_path):
         (["--method", "sort"], "unknown method"),
         (["--patches", "diag"], "patch kind"),
         (["--num-patches", "1"], "at least 2"),
-        (["--patches", "freq", "--num-patches", "65"], "cannot cut"),
+        (
+            ["--patches", "freq", "--num-patches", "65"],
+            "a 65 x 1 grid does not fit a 64 x 63 audio input",
+        ),
     ],
 )
 def test_bad_requests_fail_cleanly(tmp_path, args, message):
