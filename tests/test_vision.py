@@ -262,3 +262,16 @@ def test_clips_at_constant_speed_and_a_canvas_too_small_are_named():
         video.make_clips(imgs, friction=1.0)
     with pytest.raises(ValueError, match="friction"):
         video.make_clips(imgs, friction=0.0)
+
+
+def test_the_video_fingerprint_follows_how_clips_are_made(monkeypatch):
+    """A study resumes only from results on the same clips: the key changes with the clips."""
+    video._load_video.cache_clear()
+    first = video.load_video(fast=True, verbose=False)
+    monkeypatch.setattr(video, "FRICTION", 0.65)
+    video._load_video.cache_clear()
+    slower = video.load_video(fast=True, verbose=False)
+    video._load_video.cache_clear()
+    assert slower.metadata["clip"]["friction"] == 0.65
+    assert slower.fingerprint != first.fingerprint
+    assert not np.array_equal(slower.inputs["train"], first.inputs["train"])

@@ -55,7 +55,7 @@ def split_source(source: ImageSource, fast: bool) -> dict[str, tuple[np.ndarray,
 
 
 @functools.lru_cache(maxsize=4)
-def _load(directory: str | None, fast: bool, verbose: bool) -> tuple[ImageSource, Items]:
+def _load(directory: str | None, fast: bool, verbose: bool) -> Items:
     source = find_images(directory, verbose=verbose)
     parts = split_source(source, fast)
     scaled = {s: x.astype(np.float32) / 255.0 for s, (x, _) in parts.items()}
@@ -73,7 +73,7 @@ def _load(directory: str | None, fast: bool, verbose: bool) -> tuple[ImageSource
         "normalization": {"mean": mean, "std": std},
     }
     blob = json.dumps({**metadata, "fast": fast}, sort_keys=True)
-    return source, Items(inputs, labels, hashlib.sha256(blob.encode()).hexdigest(), metadata)
+    return Items(inputs, labels, hashlib.sha256(blob.encode()).hexdigest(), metadata)
 
 
 def load_images(
@@ -85,4 +85,4 @@ def load_images(
     :func:`~minis2l.vision.idx.find_images`). Labels: ``{"class": 0-9}``. Loaded once per
     process and shared (the arrays are read-only).
     """
-    return _load(None if directory is None else str(directory), fast, verbose)[1]
+    return _load(None if directory is None else str(directory), fast, verbose)

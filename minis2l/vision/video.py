@@ -16,6 +16,8 @@ gives back the frames: the same call that cuts a spectrogram into time strips.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -119,14 +121,22 @@ def make_clips(
 
 @functools.lru_cache(maxsize=2)
 def _load_video(directory: str | None, fast: bool, verbose: bool) -> Items:
-    source, images = _load(directory, fast, verbose)
+    images = _load(directory, fast, verbose)
     sizes = SIZES["fast" if fast else "full"]
     raw, labels = {}, {}
     for seed, (split, n) in enumerate(zip(("train", "valid", "test"), sizes, strict=True)):
         idx = np.arange(min(n, len(images.labels[split]["class"])))
         pixels = images.inputs[split][idx] * images.metadata["normalization"]["std"]
         pixels = pixels + images.metadata["normalization"]["mean"]
-        clips, direction = make_clips(np.clip(pixels, 0, 1), seed=seed + 1)
+        clips, direction = make_clips(
+            np.clip(pixels, 0, 1),
+            frames=FRAMES,
+            canvas=CANVAS,
+            item=ITEM,
+            speeds=SPEEDS,
+            friction=FRICTION,
+            seed=seed + 1,
+        )  # the module's settings as they are now, the ones the metadata records
         raw[split] = film_strip(clips).numpy()
         labels[split] = {"class": images.labels[split]["class"][idx], "direction": direction}
     mean, std = float(raw["train"].mean()), float(raw["train"].std())
@@ -147,7 +157,9 @@ def _load_video(directory: str | None, fast: bool, verbose: bool) -> Items:
         "counts": {s: len(x) for s, x in inputs.items()},
         "normalization": {"mean": mean, "std": std},
     }
-    return Items(inputs, labels, images.fingerprint + f"/video/{fast}", metadata)
+    # The resume key of a study: it changes with the images and with how clips are made.
+    blob = json.dumps({"images": images.fingerprint, **metadata}, sort_keys=True)
+    return Items(inputs, labels, hashlib.sha256(blob.encode()).hexdigest(), metadata)
 
 
 def load_video(
