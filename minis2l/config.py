@@ -2,15 +2,19 @@
 
 Fast mode (``MINIS2L_FAST=1`` in the environment, or ``--fast`` on the command line) shrinks
 data sets and epochs so that every notebook and command finishes in seconds, for CI and for a
-quick look. Unset, everything runs at full size and gives the real result.
+quick look. Unset, everything runs at full size and gives the real result. :data:`REPO_ROOT`
+is the checkout the package runs from (its ``data/``, ``notebooks/`` and ``results/``).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
+#: The repository the package runs from (the folder holding ``minis2l/``).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FAST_ENV = "MINIS2L_FAST"
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from minis2l.data.programs import REPO_ROOT
+from minis2l.config import REPO_ROOT
 
 FORMAT_VERSION = 2
 MANIFEST_COLUMNS = (

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from minis2l.config import REPO_ROOT
+
 #: NSynth's instrument families, in NSynth's order; ``family_index`` indexes this tuple.
 FAMILIES: tuple[str, ...] = (
     "bass",
@@ -28,7 +30,6 @@ FAMILIES: tuple[str, ...] = (
     "synth_lead",
     "vocal",
 )
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FAMILY_TABLE = REPO_ROOT / "data" / "gm_families.csv"
 #: MIDI pitches of the default (one-SoundFont) set: every 4 semitones from C1 to C8, inside
 #: NSynth's 21-108 (a program silent at a pitch, outside its playable range, is dropped there).

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from minis2l.data.programs import REPO_ROOT
+from minis2l.config import REPO_ROOT
 
 SOUNDFONT_DIR = REPO_ROOT / "data" / "soundfonts"
 
