@@ -55,10 +55,8 @@ class Classifier(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, classes)`` for inputs ``(B, H, W)`` (log-mels, images, film strips)."""
-        parts = P.crop_patches(P.split_patches(inputs, self.num_patches, self.kind), self.jitter)
-        b, k = parts.shape[:2]
-        h = self.encoder(parts.reshape(b * k, *parts.shape[2:])).reshape(b, -1)
-        return self.head(h)
+        pieces = P.cut_pieces(inputs, self.num_patches, self.kind, self.jitter)
+        return self.head(self.encoder.encode_pieces(pieces).flatten(1))
 
 
 @torch.no_grad()

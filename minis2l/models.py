@@ -59,7 +59,9 @@ class PatchEncoder(nn.Module):
         self.proj = nn.Linear(channels[-1], dim)
         self.dim = dim
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+    def features(self, patches: torch.Tensor) -> torch.Tensor:
+        """``(N, h, w)`` -> ``(N, 4 * width)``: the conv stack's channels averaged over each
+        patch (with the coordinate channels when ``coords``), before the projection."""
         x = patches.unsqueeze(1)
         if self.coords:
             n, _, h, w = x.shape
@@ -67,8 +69,15 @@ class PatchEncoder(nn.Module):
             cols = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
             grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij")).expand(n, 2, h, w)
             x = torch.cat([x, grid], dim=1)
-        h = self.conv(x)
-        return self.proj(h.mean(dim=(-2, -1)))
+        return self.conv(x).mean(dim=(-2, -1))
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.features(patches))
+
+    def encode_pieces(self, pieces: torch.Tensor) -> torch.Tensor:
+        """``(B, K, h, w)`` -> ``(B, K, dim)``: each of the K pieces encoded on its own."""
+        b, k = pieces.shape[:2]
+        return self(pieces.reshape(b * k, *pieces.shape[2:])).reshape(b, k, -1)
 
 
 class PermutationModel(nn.Module):
@@ -125,8 +134,7 @@ class PermutationModel(nn.Module):
 
     def encode_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """``(B, K, h, w)`` -> ``(B, K, dim)``."""
-        b, k = patches.shape[:2]
-        return self.encoder(patches.reshape(b * k, *patches.shape[2:])).reshape(b, k, -1)
+        return self.encoder.encode_pieces(patches)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """Scores ``(B, K)`` (rank), logits ``(B, P)`` (jigsaw) or ``(B, classes)``
@@ -142,8 +150,7 @@ class PermutationModel(nn.Module):
     def pieces(self, inputs: torch.Tensor) -> torch.Tensor:
         """The K patches ``(B, K, h, w)`` of unshuffled inputs ``(B, H, W)`` in natural order,
         centre-cropped by ``jitter``: what the encoder sees at evaluation."""
-        parts = P.split_patches(inputs, self.num_patches, self.kind)
-        return P.crop_patches(parts, self.jitter)
+        return P.cut_pieces(inputs, self.num_patches, self.kind, self.jitter)
 
     @torch.no_grad()
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:

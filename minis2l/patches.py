@@ -13,7 +13,8 @@ names are used. ``K`` patches are cut
 When a size is not divisible, the trailing ``F % rows`` bins and ``T % cols`` frames are cropped,
 so :func:`merge_patches` gives back the cropped spectrogram (:func:`crop_to_patches`), not the
 original size. Patches come out as ``(..., K, F // rows, T // cols)``, in reading order (left to
-right, then top to bottom).
+right, then top to bottom). :func:`cut_pieces` is the cut every stage uses: split, shuffle when
+asked, and crop each piece by a jitter margin.
 
 Permutation convention: ``shuffled[..., j] = patches[..., perm[j]]``, i.e. slot ``j`` of the
 shuffled sequence holds original patch ``perm[j]``. The target rank of slot ``j`` (1 = first
@@ -120,6 +121,28 @@ def crop_patches(
     out = patches.gather(-2, rows[..., None].expand(*lead, h - margin, w))
     cols = offsets[..., 1, None] + torch.arange(w - margin, device=patches.device)
     return out.gather(-1, cols[..., None, :].expand(*lead, h - margin, w - margin))
+
+
+def cut_pieces(
+    x: torch.Tensor,
+    num_patches: int,
+    kind: str,
+    jitter: int = 0,
+    *,
+    perm: torch.Tensor | None = None,
+    offsets: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The K pieces an encoder sees: ``(..., H, W)`` -> ``(..., K, h - jitter, w - jitter)``.
+
+    The one cut every stage shares (the encoder's clip embedding, pretraining, fine-tuning,
+    the probes and the puzzles): :func:`split_patches`, then, when ``perm`` is given,
+    :func:`permute_patches` (slot ``j`` holds piece ``perm[j]``), then :func:`crop_patches` by
+    ``jitter`` (at ``offsets`` ``(..., K, 2)``, one per slot, or centred when ``None``).
+    """
+    pieces = split_patches(x, num_patches, kind)
+    if perm is not None:
+        pieces = permute_patches(pieces, perm)
+    return crop_patches(pieces, jitter, offsets)
 
 
 def _check_perm(perm: torch.Tensor, k: int | None = None) -> None:

@@ -62,8 +62,7 @@ def embed_layers(
         x = torch.as_tensor(np.array(features[lo : lo + batch_size], dtype=np.float32))
         parts = model.pieces(x.to(device))
         b, k = parts.shape[:2]
-        flat = parts.reshape(b * k, *parts.shape[2:]).unsqueeze(1)
-        conv = model.encoder.conv(flat).mean(dim=(-2, -1))
+        conv = model.encoder.features(parts.reshape(b * k, *parts.shape[2:]))
         patch = model.encoder.proj(conv).reshape(b, k, -1)
         out["conv"].append(conv.reshape(b, -1).float().cpu().numpy())
         out["patch"].append(patch.flatten(1).float().cpu().numpy())

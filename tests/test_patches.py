@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -126,3 +127,54 @@ def test_fixed_set_errors():
         P.fixed_permutation_set(7, 3)
     with pytest.raises(ValueError, match="at least 2"):
         P.fixed_permutation_set(1, 1)
+
+
+def test_cut_pieces_matches_slicing_by_hand():
+    x = torch.randn(2, 9, 12, generator=torch.Generator().manual_seed(0))
+    perm = torch.tensor([[2, 0, 3, 1], [1, 3, 0, 2]])
+    offsets = torch.randint(0, 3, (2, 4, 2), generator=torch.Generator().manual_seed(1))
+    pieces = P.cut_pieces(x, 4, "2d", 2, perm=perm, offsets=offsets)
+    assert pieces.shape == (2, 4, 2, 4)  # 2 x 2 tiles of 4 x 6 (one row cropped), less 2
+    for b in range(2):
+        for j in range(4):
+            r, c = divmod(int(perm[b, j]), 2)  # slot j holds tile perm[j]
+            dr, dc = offsets[b, j].tolist()
+            want = x[b, 4 * r + dr : 4 * r + dr + 2, 6 * c + dc : 6 * c + dc + 4]
+            assert torch.equal(pieces[b, j], want)
+    centred = P.cut_pieces(x, 3, "time", 2)  # 3 strips of 9 x 4, the centre 7 x 2 of each
+    assert torch.equal(centred[:, 1], x[:, 1:8, 5:7])
+    assert torch.equal(P.cut_pieces(x, 3, "freq"), P.split_patches(x, 3, "freq"))
+
+
+def _modality_inputs(name: str) -> torch.Tensor:
+    """Three inputs shaped as the modality's items: log-mels, images, video film strips."""
+    gen = torch.Generator().manual_seed(0)
+    if name == "video":
+        from minis2l.vision.video import film_strip, make_clips
+
+        clips, _ = make_clips(torch.rand(3, 28, 28, generator=gen).numpy())
+        return film_strip(clips).float()
+    shape = {"audio": (64, 63), "image": (28, 28)}[name]
+    return torch.randn(3, *shape, generator=gen)
+
+
+@pytest.mark.parametrize("name", ["audio", "image", "video"])
+def test_every_modality_encoder_goes_through_the_probe(name):
+    """The probe's layer features cut the same pieces as the encoder (coordinates included)."""
+    from minis2l.modality import get
+    from minis2l.models import PermutationModel
+    from minis2l.probe import embed, embed_layers
+
+    m = get(name)
+    torch.manual_seed(0)
+    model = PermutationModel("rank", m.patches, m.num_patches, dim=16, jitter=m.jitter,
+                             coords=m.coords)  # fmt: skip
+    x = _modality_inputs(name)
+    layers = embed_layers(model, x.numpy())
+    k = m.num_patches
+    assert layers["conv"].shape == (3, k * 64)  # the conv stack's 4 * width channels per piece
+    np.testing.assert_allclose(layers["patch"], embed(model, x.numpy()), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        pieces = P.cut_pieces(x, k, m.patches, m.jitter)
+        context = model.context(model.encode_patches(pieces)).flatten(1)
+    np.testing.assert_allclose(layers["context"], context.numpy(), rtol=1e-5, atol=1e-6)

@@ -196,7 +196,7 @@ class _Puzzle:
 
     def pieces_of(self, x: torch.Tensor) -> torch.Tensor:
         """Natural-order pieces ``(B, K, h, w)`` of inputs ``(B, H, W)``, cropped by jitter."""
-        return P.crop_patches(P.split_patches(x, self.num_patches, self.kind), self.jitter)
+        return P.cut_pieces(x, self.num_patches, self.kind, self.jitter)
 
     @property
     def pieces(self) -> torch.Tensor:
