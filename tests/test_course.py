@@ -1,8 +1,8 @@
 """The course apparatus every notebook carries (CONTRIBUTING.md, "Notebook style guide").
 
-At the top: prerequisites and an estimated time. At the end: ungraded "try this" questions (one
-of them pencil-and-paper), a "what you learned" recap and references with a DOI or arXiv id for
-every paper the notebook cites. Exercise headings read ``Exercise <k> · <title> (<p> points)``
+At the top: a list of learning goals, then prerequisites and an estimated time. At the end:
+ungraded "try this" questions (one of them pencil-and-paper), a "what you learned" recap and
+references with a DOI or arXiv id for every paper the notebook cites. Exercise headings read ``Exercise <k> · <title> (<p> points)``
 with the points of their nbgrader test cell.
 """
 
@@ -69,6 +69,15 @@ def test_prerequisites_and_estimated_time_at_the_top(path: Path):
 
 
 @pytest.mark.parametrize("path", _notebooks())
+def test_learning_goals_at_the_top(path: Path):
+    top = _markdown(path)[0]
+    found = re.search(r"\*\*Learning goals\*\*(.*?)\*\*Prerequisites:\*\*", top, re.DOTALL)
+    assert found, "no '**Learning goals**' before '**Prerequisites:**' in the opening cell"
+    goals = _items(found.group(1))
+    assert len(goals) >= 3, f"{len(goals)} learning goals, needs at least 3"
+
+
+@pytest.mark.parametrize("path", _notebooks())
 def test_try_this_recap_and_references_at_the_end(path: Path):
     cells = _markdown(path)
     try_at, try_this = _section(cells, "Try this")
@@ -121,11 +130,20 @@ def test_the_apparatus_checks_catch_what_is_missing(tmp_path: Path):
         nbformat.write(nb, path)
         return path
 
-    top = "# T\n\nAs Blondel et al. (2020) show.\n\n**Prerequisites:** none.\n\n"
+    goals = "**Learning goals**\n\n- one\n- two\n- three\n\n"
+    top = f"# T\n\nAs Blondel et al. (2020) show.\n\n{goals}**Prerequisites:** none.\n\n"
     good_ref = "- M. Blondel et al. 2020. [arXiv:2002.08871](https://arxiv.org/abs/2002.08871)"
     good = notebook(top + "**Estimated time:** about 30 minutes.", good_ref)
     test_prerequisites_and_estimated_time_at_the_top(good)
     test_try_this_recap_and_references_at_the_end(good)
+    test_learning_goals_at_the_top(good)
+
+    no_goals = notebook(top.replace(goals, "") + "**Estimated time:** 30 minutes.", good_ref)
+    with pytest.raises(AssertionError, match="no '\\*\\*Learning goals"):
+        test_learning_goals_at_the_top(no_goals)
+    two_goals = notebook(top.replace("- three\n", "") + "**Estimated time:** 30 minutes.", good_ref)
+    with pytest.raises(AssertionError, match="2 learning goals"):
+        test_learning_goals_at_the_top(two_goals)
 
     with pytest.raises(AssertionError, match="Estimated time"):
         test_prerequisites_and_estimated_time_at_the_top(notebook(top, good_ref))
