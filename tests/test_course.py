@@ -2,8 +2,8 @@
 
 At the top: a list of learning goals, then prerequisites and an estimated time. At the end:
 ungraded "try this" questions (one of them pencil-and-paper), a "what you learned" recap and
-references with a DOI or arXiv id for every paper the notebook cites. Exercise headings read ``Exercise <k> · <title> (<p> points)``
-with the points of their nbgrader test cell.
+references with a DOI or arXiv id for every paper the notebook cites. Exercise headings read
+``Exercise <k> · <title> (<p> points)`` with the points of their nbgrader test cell.
 """
 
 from __future__ import annotations
