@@ -12,9 +12,10 @@ each readable alone, data flowing down the list:
 * :mod:`~minis2l.data.features` - the log-mel spectrogram;
 * :mod:`~minis2l.data.splits` - instrument-disjoint train / valid / test;
 * :mod:`~minis2l.data.cache` - the on-disk format, checked on open, written atomically;
-* :mod:`~minis2l.data.build` - :func:`build_dataset`, which runs all of the above in parallel;
-* :mod:`~minis2l.data.dataset` - :func:`load_dataset` / :class:`NoteSet` arrays and the torch
-  :class:`NoteDataset`;
+* :mod:`~minis2l.data.tasks` - the rendering work, one task per (SoundFont, program), run in
+  worker processes;
+* :mod:`~minis2l.data.build` - :func:`build_dataset`, which runs all of the above;
+* :mod:`~minis2l.data.dataset` - :func:`load_dataset`: a :class:`NoteSet` of arrays;
 * :mod:`~minis2l.data.cli` - ``python -m minis2l data``.
 
 A built data set is a directory with ``manifest.csv`` (one row per note: ``note_id, split,
@@ -22,14 +23,15 @@ program, instrument, family, family_index, pitch, velocity, soundfont, program_n
 ``features.npy`` (float16 log-mels ``(notes, 64, 63)``), ``waveforms.npy`` (int16 audio, left
 out for large pools and re-rendered on demand) and ``metadata.json`` (parameters, SoundFont
 checksums, counts, dropped renders, file checksums). Default notes: 16 kHz, 1 s, pitches MIDI
-24-108 every 4 semitones (every 2 for the pool) at velocities 64 and 127; fast mode (``MINIS2L_FAST=1``) keeps 4
-programs per family (3 vocal) and 5 pitches (36-84 every 12) and builds in about a second.
+24-108 every 4 semitones (every 2 for the pool) at velocities 64 and 127; fast mode
+(``MINIS2L_FAST=1``) keeps 4 programs per family (3 vocal) and 5 pitches (36-84 every 12) and
+builds in about a second.
 """
 
 from minis2l.data.build import build_dataset
 from minis2l.data.cache import default_cache_dir
 from minis2l.data.cli import add_arguments, run, summary
-from minis2l.data.dataset import NoteDataset, NoteSet, RenderedAudio, load_dataset
+from minis2l.data.dataset import NoteSet, RenderedAudio, load_dataset
 from minis2l.data.features import log_mel
 from minis2l.data.programs import FAMILIES, family_table, parse_int_list
 from minis2l.data.render import render_note
@@ -40,7 +42,6 @@ __all__ = [
     "FAMILIES",
     "POOL",
     "SPLITS",
-    "NoteDataset",
     "NoteSet",
     "RenderedAudio",
     "add_arguments",

@@ -1,7 +1,7 @@
 """Building a data set: render every note of every (SoundFont, program), featurize, split, cache.
 
-The work is one task per (SoundFont, program), spread over worker processes (forked after the
-SoundFonts are loaded, so a slow ``.sf3`` is decoded once), each limited to one BLAS thread.
+The rendering runs in worker processes (:mod:`~minis2l.data.tasks`); this module chooses what to
+render, names and splits the instruments, and writes the cache atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from minis2l.data.cache import (
     file_records,
     write_atomically,
 )
-from minis2l.data.features import HOP_LENGTH, LOG_FLOOR, N_FFT, N_MELS, log_mel
+from minis2l.data.features import LOG_FLOOR, FeatureSpec
 from minis2l.data.programs import (
     FAMILIES,
     FAST_PITCHES,
@@ -38,58 +38,14 @@ from minis2l.data.programs import (
     family_table,
     select_programs,
 )
-from minis2l.data.render import (
-    DURATION,
-    HOLD,
-    SAMPLE_RATE,
-    RenderSpec,
-    finish,
-    render_raw,
-)
-from minis2l.data.soundfonts import (
-    check_soundfont,
-    default_soundfont,
-    load_synth,
-    sha256,
-    soundfont_tags,
-)
+from minis2l.data.render import RenderSpec
+from minis2l.data.soundfonts import check_soundfont, default_soundfont, sha256, soundfont_tags
 from minis2l.data.splits import SPLIT_FRACTIONS, SPLITS, split_programs
+from minis2l.data.tasks import run_tasks
 
 #: Waveforms are stored when they take at most this many bytes; beyond, they are re-rendered
 #: on demand (a pool of ~30 000 notes would need ~1 GB).
 AUDIO_BUDGET_BYTES = 300 * 2**20
-
-
-def _render_task(task: tuple) -> tuple[int, list[tuple[int, int]], np.ndarray, np.ndarray, list]:
-    """Worker: render and featurize every note of one (SoundFont, program).
-
-    Returns (attempted, kept (pitch, velocity) pairs, int16 waveforms or an empty array when
-    audio is not stored, float16 log-mels, dropped pairs).
-    """
-    _, sf_path, program, pitches, velocities, r, feat, store_audio = task
-    synth, sfid = load_synth(sf_path, r.sample_rate)
-    env = r.envelope()
-    kept: list[tuple[int, int]] = []
-    waves: list[np.ndarray] = []
-    dropped: list[tuple[int, int]] = []
-    for pitch in pitches:
-        for velocity in velocities:
-            wave = finish(render_raw(synth, sfid, program, pitch, velocity, r), r, env)
-            if wave is None:
-                dropped.append((pitch, velocity))
-            else:
-                kept.append((pitch, velocity))
-                waves.append(wave)
-    if waves:
-        w = np.stack(waves)
-        f = log_mel(w, r.sample_rate, **feat).astype(np.float16)
-    else:
-        frames = 1 + r.samples // feat["hop_length"]
-        w = np.zeros((0, r.samples), np.int16)
-        f = np.zeros((0, feat["n_mels"], frames), np.float16)
-    if not store_audio:
-        w = np.zeros((0, r.samples), np.int16)
-    return len(pitches) * len(velocities), kept, w, f, dropped
 
 
 def _params(
@@ -99,7 +55,7 @@ def _params(
     velocities: list[int],
     seed: int,
     r: RenderSpec,
-    feat: dict[str, int],
+    feat: FeatureSpec,
     store_audio: bool,
 ) -> dict[str, Any]:
     """Everything that determines a build's contents (the cache key)."""
@@ -118,18 +74,12 @@ def _params(
         "fade_out": r.fade_out,
         "silence_dbfs": r.silence_dbfs,
         "store_audio": store_audio,
-        "features": {**feat, "log_floor": LOG_FLOOR, "mel": "librosa slaney, fmin 0, fmax sr/2"},
+        "features": {
+            **feat.as_dict(),
+            "log_floor": LOG_FLOOR,
+            "mel": "librosa slaney, fmin 0, fmax sr/2",
+        },
     }
-
-
-def _workers(requested: int | None, tasks: int) -> int:
-    if requested is not None:
-        return max(1, int(requested))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8, tasks // 4 or 1))
 
 
 def _say(verbose: bool, message: str) -> None:
@@ -147,12 +97,8 @@ def build_dataset(
     families: Iterable[str] | None = None,
     pitches: Iterable[int] | None = None,
     velocities: Iterable[int] | None = None,
-    sample_rate: int = SAMPLE_RATE,
-    duration: float = DURATION,
-    hold: float = HOLD,
-    n_fft: int = N_FFT,
-    hop_length: int = HOP_LENGTH,
-    n_mels: int = N_MELS,
+    render: RenderSpec | None = None,
+    features: FeatureSpec | None = None,
     store_audio: bool | None = None,
     workers: int | None = None,
     force: bool = False,
@@ -172,8 +118,9 @@ def build_dataset(
             without a family in ``data/gm_families.csv`` are always left out.
         pitches, velocities: MIDI keys (0-127) and velocities (1-127) to render (default:
             24-108 every 4 semitones, velocities 64 and 127).
-        sample_rate, duration, hold: audio format; the key is released after ``hold`` s.
-        n_fft, hop_length, n_mels: log-mel parameters.
+        render: the audio format (:class:`~minis2l.data.render.RenderSpec`: sample rate,
+            duration, when the key is released, fades); default 16 kHz, 1 s.
+        features: the log-mel settings (:class:`~minis2l.data.features.FeatureSpec`).
         store_audio: keep the int16 waveforms in ``waveforms.npy``; default: when they take
             at most :data:`AUDIO_BUDGET_BYTES`. Without them, audio is re-rendered on demand.
         workers: processes for rendering (default: the available cores, at most 8).
@@ -193,103 +140,35 @@ def build_dataset(
             velocity outside the MIDI range, or an ``out`` directory holding other files.
     """
     fast = fast_mode() if fast is None else bool(fast)
-    if soundfont is None:
-        sf_list = [default_soundfont()]
-    elif isinstance(soundfont, (str, os.PathLike)):
-        sf_list = [soundfont]
-    else:
-        sf_list = list(soundfont)
-    if not sf_list:
-        raise ValueError("no SoundFont given")
-    if sample_rate <= 0 or duration <= 0 or hold < 0:
-        raise ValueError("sample_rate and duration must be positive and hold non-negative")
-    paths = [check_soundfont(p, int(sample_rate)) for p in sf_list]
-    if len(set(paths)) != len(paths):
-        raise ValueError("the same SoundFont is given twice")
+    r = render if render is not None else RenderSpec()
+    feat = features if features is not None else FeatureSpec()
+    paths = _soundfont_paths(soundfont, r.sample_rate)
     program_list = select_programs(programs, families, fast)
     pitch_list = check_pitches(
         pitches if pitches is not None else (FAST_PITCHES if fast else FULL_PITCHES)
     )
     velocity_list = check_velocities(velocities if velocities is not None else VELOCITIES)
-    r = RenderSpec(int(sample_rate), float(duration), float(hold))
-    feat = {"n_fft": int(n_fft), "hop_length": int(hop_length), "n_mels": int(n_mels)}
     attempted = len(paths) * len(program_list) * len(pitch_list) * len(velocity_list)
     if store_audio is None:
         store_audio = attempted * r.samples * 2 <= AUDIO_BUDGET_BYTES
-    params = _params(
-        paths, program_list, pitch_list, velocity_list, seed, r, feat, bool(store_audio)
-    )
+    store_audio = bool(store_audio)
+    params = _params(paths, program_list, pitch_list, velocity_list, seed, r, feat, store_audio)
     target = Path(out).expanduser() if out is not None else default_cache_dir(params, fast)
     target = target.resolve()
-
-    if target.exists():
-        if not target.is_dir():
-            raise ValueError(f"output path exists and is not a directory: {target}")
-        problem = cache_problem(target, params)
-        if problem is None and not force:
-            _say(verbose, f"reusing the cache at {target}")
-            return target
-        ours = {"metadata.json", "manifest.csv", "features.npy", "waveforms.npy"}
-        contents = {p.name for p in target.iterdir()}
-        if contents and not contents & ours:
-            raise ValueError(f"output directory is not empty and holds no data set: {target}")
-        if contents:
-            why = "rebuild requested" if problem is None else problem
-            _say(verbose, f"rebuilding the cache at {target}: {why}")
-
-    table = family_table()
-    names = {row["program"]: row["name"] for row in table}
-    program_family = {row["program"]: row["family"] for row in table if row["family"]}
+    if _reusable(target, params, force, verbose):
+        return target
     # Interleave the SoundFonts so that the workers share the slow and the fast ones.
     tasks = [
-        (si, str(sf), prog, pitch_list, velocity_list, r, feat, bool(store_audio))
+        (si, str(sf), prog, pitch_list, velocity_list, r, feat, store_audio)
         for prog in program_list
         for si, sf in enumerate(paths)
     ]
-    sf_tags = soundfont_tags(paths)
 
     def fill(tmp: Path) -> None:
         start = time.perf_counter()
-        results = _run_tasks(tasks, _workers(workers, len(tasks)), progress)
-        rows: list[dict[str, Any]] = []
-        waves, feats, dropped = [], [], []
-        present = {prog: program_family[prog] for (_, _, prog, *_), res in results if res[1]}
-        split_of = split_programs(present, seed)
-        for (si, _, prog, *_), (_, kept, w, f, drop) in sorted(
-            results, key=lambda tr: (tr[0][0], tr[0][2])
-        ):
-            fam = program_family[prog]
-            instrument = f"{fam}_{sf_tags[si]}_{prog:03d}"
-            for pitch, velocity in kept:
-                rows.append(
-                    {
-                        "note_id": f"{instrument}-{pitch:03d}-{velocity:03d}",
-                        "split": split_of[prog],
-                        "program": prog,
-                        "instrument": instrument,
-                        "family": fam,
-                        "family_index": FAMILIES.index(fam),
-                        "pitch": pitch,
-                        "velocity": velocity,
-                        "soundfont": paths[si].name,
-                        "program_name": names[prog],
-                    }
-                )
-            waves.append(w)
-            feats.append(f)
-            dropped += [
-                {"instrument": instrument, "pitch": p, "velocity": v, "reason": "silent"}
-                for p, v in drop
-            ]
-        if not rows:
-            raise ValueError("every render was silent: no notes to write")
-        if store_audio:
-            np.save(tmp / "waveforms.npy", np.concatenate(waves))
-        np.save(tmp / "features.npy", np.concatenate(feats))
-        with (tmp / "manifest.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        results = run_tasks(tasks, workers, progress)
+        rows, waves, feats, dropped = _collect(results, paths, seed)
+        _write_arrays(tmp, rows, feats, waves if store_audio else None)
         seconds = time.perf_counter() - start
         meta = {
             "minis2l_version": _version(),
@@ -310,61 +189,114 @@ def build_dataset(
     return target
 
 
+def _soundfont_paths(
+    soundfont: str | Path | Sequence[str | Path] | None, sample_rate: int
+) -> list[Path]:
+    """The checked SoundFont paths of :func:`build_dataset`'s ``soundfont`` argument."""
+    if soundfont is None:
+        sf_list = [default_soundfont()]
+    elif isinstance(soundfont, (str, os.PathLike)):
+        sf_list = [soundfont]
+    else:
+        sf_list = list(soundfont)
+    if not sf_list:
+        raise ValueError("no SoundFont given")
+    paths = [check_soundfont(p, int(sample_rate)) for p in sf_list]
+    if len(set(paths)) != len(paths):
+        raise ValueError("the same SoundFont is given twice")
+    return paths
+
+
+def _reusable(target: Path, params: dict[str, Any], force: bool, verbose: bool) -> bool:
+    """Whether ``target`` already holds the build of ``params`` (and no rebuild is forced).
+
+    Raises ValueError when ``target`` is a file, or a directory of other files than a build's.
+    """
+    if not target.exists():
+        return False
+    if not target.is_dir():
+        raise ValueError(f"output path exists and is not a directory: {target}")
+    problem = cache_problem(target, params)
+    if problem is None and not force:
+        _say(verbose, f"reusing the cache at {target}")
+        return True
+    ours = {"metadata.json", "manifest.csv", "features.npy", "waveforms.npy"}
+    contents = {p.name for p in target.iterdir()}
+    if contents and not contents & ours:
+        raise ValueError(f"output directory is not empty and holds no data set: {target}")
+    if contents:
+        why = "rebuild requested" if problem is None else problem
+        _say(verbose, f"rebuilding the cache at {target}: {why}")
+    return False
+
+
+def _collect(
+    results: list[tuple[tuple, tuple]], paths: list[Path], seed: int
+) -> tuple[list[dict[str, Any]], list[np.ndarray], list[np.ndarray], list[dict[str, Any]]]:
+    """The workers' results as manifest rows, waveforms, features and dropped renders.
+
+    Instruments are split by ``seed`` among the programs that kept at least one note; rows
+    come in (SoundFont, program) order, whatever order the workers finished in.
+    """
+    table = family_table()
+    names = {row["program"]: row["name"] for row in table}
+    program_family = {row["program"]: row["family"] for row in table if row["family"]}
+    sf_tags = soundfont_tags(paths)
+    present = {prog: program_family[prog] for (_, _, prog, *_), res in results if res[1]}
+    split_of = split_programs(present, seed)
+    rows: list[dict[str, Any]] = []
+    waves, feats, dropped = [], [], []
+    for (si, _, prog, *_), (_, kept, w, f, drop) in sorted(
+        results, key=lambda tr: (tr[0][0], tr[0][2])
+    ):
+        fam = program_family[prog]
+        instrument = f"{fam}_{sf_tags[si]}_{prog:03d}"
+        rows += [
+            {
+                "note_id": f"{instrument}-{pitch:03d}-{velocity:03d}",
+                "split": split_of[prog],
+                "program": prog,
+                "instrument": instrument,
+                "family": fam,
+                "family_index": FAMILIES.index(fam),
+                "pitch": pitch,
+                "velocity": velocity,
+                "soundfont": paths[si].name,
+                "program_name": names[prog],
+            }
+            for pitch, velocity in kept
+        ]
+        waves.append(w)
+        feats.append(f)
+        dropped += [
+            {"instrument": instrument, "pitch": p, "velocity": v, "reason": "silent"}
+            for p, v in drop
+        ]
+    if not rows:
+        raise ValueError("every render was silent: no notes to write")
+    return rows, waves, feats, dropped
+
+
+def _write_arrays(
+    tmp: Path,
+    rows: list[dict[str, Any]],
+    feats: list[np.ndarray],
+    waves: list[np.ndarray] | None,
+) -> None:
+    """Write ``features.npy``, ``manifest.csv`` and (unless ``waves`` is None) the audio."""
+    if waves is not None:
+        np.save(tmp / "waveforms.npy", np.concatenate(waves))
+    np.save(tmp / "features.npy", np.concatenate(feats))
+    with (tmp / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _version() -> str:
     from minis2l import __version__
 
     return __version__
-
-
-def _one_blas_thread() -> Any:
-    """Limit BLAS/OpenMP pools to one thread (a context manager).
-
-    The work is already spread over processes; threaded BLAS on top of that only spins and
-    competes for the same cores (several times slower on a busy 2-core machine).
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
-
-
-_WORKER_LIMITS: list[Any] = []
-
-
-def _worker_init() -> None:
-    _WORKER_LIMITS.append(_one_blas_thread())
-
-
-def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> list[tuple[tuple, tuple]]:
-    from tqdm.auto import tqdm
-
-    total = sum(len(t[3]) * len(t[4]) for t in tasks)
-    bar = tqdm(total=total, unit="note", desc="rendering", disable=not progress)
-    results = []
-    try:
-        with _one_blas_thread():
-            log_mel(np.zeros(2048, np.float32))  # librosa's lazy imports, once, before a fork
-            if workers <= 1:
-                for task in tasks:
-                    res = _render_task(task)
-                    results.append((task, res))
-                    bar.update(res[0])
-            else:
-                import multiprocessing as mp
-
-                methods = mp.get_all_start_methods()
-                ctx = mp.get_context("fork" if "fork" in methods else None)
-                with ctx.Pool(workers, initializer=_worker_init) as pool:
-                    jobs = pool.imap_unordered(_indexed_task, list(enumerate(tasks)), chunksize=1)
-                    for i, res in jobs:
-                        results.append((tasks[i], res))
-                        bar.update(res[0])
-    finally:
-        bar.close()
-    return results
-
-
-def _indexed_task(item: tuple[int, tuple]) -> tuple[int, tuple]:
-    return item[0], _render_task(item[1])
 
 
 def _counts(rows: list[dict], dropped: list[dict], attempted: int) -> dict[str, Any]:

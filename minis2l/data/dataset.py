@@ -1,4 +1,5 @@
-"""Loading a built data set: :class:`NoteSet` (arrays) and :class:`NoteDataset` (torch)."""
+"""Loading a built data set: :class:`NoteSet` (arrays, one split at a time) and the audio of
+the notes, stored or re-rendered on demand (:class:`RenderedAudio`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from minis2l.data.build import build_dataset
 from minis2l.data.cache import cache_problem
@@ -167,45 +167,3 @@ def load_dataset(root: str | Path | None = None, **build_kwargs: Any) -> NoteSet
     elif build_kwargs:
         raise ValueError("give either root or build arguments, not both")
     return NoteSet(*_open(root))
-
-
-class NoteDataset(torch.utils.data.Dataset):
-    """A torch ``Dataset`` over one split of a built data set.
-
-    Item ``i`` is a dict: ``features`` float32 tensor ``(n_mels, frames)``; ``family`` (index
-    into :data:`FAMILIES`), ``pitch``, ``velocity``, ``program`` and ``index`` (manifest row) as
-    int64 scalar tensors; with ``with_audio=True`` also ``audio``, float32 ``(samples,)`` in
-    [-1, 1].
-    """
-
-    def __init__(self, root: str | Path, split: str | None = "train", with_audio: bool = False):
-        if split is not None and split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)} or None")
-        self.root, manifest, self._features, self._waveforms, self.metadata = _open(root)
-        rows = [i for i, r in enumerate(manifest) if split is None or r["split"] == split]
-        self.split = split
-        self.with_audio = with_audio
-        self.indices = np.array(rows, dtype=np.int64)
-        self.manifest = [manifest[i] for i in rows]
-        self.family = np.array([int(r["family_index"]) for r in self.manifest], dtype=np.int64)
-        self.pitch = np.array([int(r["pitch"]) for r in self.manifest], dtype=np.int64)
-        self.sample_rate = int(self.metadata["params"]["sample_rate"])
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        row = int(self.indices[i])
-        meta = self.manifest[i]
-        item = {
-            "features": torch.from_numpy(np.asarray(self._features[row], dtype=np.float32)),
-            "family": torch.tensor(int(meta["family_index"])),
-            "pitch": torch.tensor(int(meta["pitch"])),
-            "velocity": torch.tensor(int(meta["velocity"])),
-            "program": torch.tensor(int(meta["program"])),
-            "index": torch.tensor(row),
-        }
-        if self.with_audio:
-            wave = self._waveforms[row].astype(np.float32) / 32767
-            item["audio"] = torch.from_numpy(wave)
-        return item

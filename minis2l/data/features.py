@@ -8,6 +8,8 @@ power 2, centred frames), then ``log(max(mel, 1e-5))``: 64 x 63 frames for a 1 s
 from __future__ import annotations
 
 import functools
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,29 @@ N_FFT = 1024
 HOP_LENGTH = 256
 N_MELS = 64
 LOG_FLOOR = 1e-5
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How a note's log-mel is computed: STFT window ``n_fft`` and ``hop_length`` (samples),
+    ``n_mels`` mel bands (see the module docstring)."""
+
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+    def frames(self, samples: int) -> int:
+        """Frames of the log-mel of ``samples`` samples (centred frames)."""
+        return 1 + samples // self.hop_length
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"n_fft", "hop_length", "n_mels"}``: the keyword arguments of :func:`log_mel`."""
+        return asdict(self)
 
 
 def log_mel(

@@ -39,6 +39,14 @@ class RenderSpec:
     fade_out: float = FADE_OUT
     silence_dbfs: float = SILENCE_DBFS
 
+    def __post_init__(self) -> None:
+        if not self.sample_rate > 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if not self.duration > 0:
+            raise ValueError(f"duration must be positive, got {self.duration}")
+        if not self.hold >= 0:
+            raise ValueError(f"hold must be non-negative, got {self.hold}")
+
     @property
     def samples(self) -> int:
         """Samples per note."""
