@@ -43,6 +43,11 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "build nbgrader student releases from the notebooks",
         "Build an nbgrader course directory from the notebooks and generate student releases.",
     ),
+    "student": (
+        "write the student edition of the notebooks (solutions and hidden tests removed)",
+        "Write every notebook without its solutions and hidden tests, for a learner working "
+        "alone. Notebooks you have changed are never overwritten.",
+    ),
 }
 
 # Implemented subcommands: name -> module exposing ``add_arguments(parser)`` and
@@ -52,7 +57,8 @@ _IMPLEMENTED: dict[str, str] = {
     "pretrain": "minis2l.pretrain",
     "probe": "minis2l.probe",
     "demo": "minis2l.study",
-    "assignments": "minis2l.assignments",
+    "assignments": "minis2l.assignments.cli",
+    "student": "minis2l.assignments.student",
 }
 
 
