@@ -1,6 +1,6 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo study study-vision test assignments lab benchmark lock clean
+.PHONY: help venv demo study study-vision test assignments student lab lab-solutions benchmark lock clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,10 @@ help:
 	@echo "make study-vision  only the image and video studies (a few minutes each)"
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
 	@echo "make assignments  build the nbgrader course and student releases in assignments/"
-	@echo "make lab         set up .venv if needed, then open JupyterLab on notebooks/"
+	@echo "make lab         set up .venv if needed, build the student edition in student/ when"
+	@echo "                 missing or stale (your changed notebooks are kept), open JupyterLab there"
+	@echo "make lab-solutions  open JupyterLab on notebooks/ (the full notebooks, with solutions)"
+	@echo "make student     (re)build the student edition: python -m minis2l student"
 	@echo "make benchmark   time soft rank (vs torchsort, torch.sort), the two heads, the data build"
 	@echo "make lock        record the exact versions installed in .venv (requirements-lock.txt)"
 	@echo "make clean       remove .venv and generated caches"
@@ -39,7 +42,20 @@ test: venv
 assignments: venv
 	$(PY) -m minis2l assignments $(ASSIGNMENTS_ARGS)
 
-lab: venv
+# The student edition is rebuilt only when a notebook or the code that writes it is newer than
+# its manifest (the command rewrites the manifest on every run).
+STUDENT_MANIFEST := student/.minis2l-student.json
+
+$(STUDENT_MANIFEST): notebooks/*.ipynb minis2l/assignments/*.py | venv
+	$(PY) -m minis2l student
+
+student: venv
+	$(PY) -m minis2l student $(STUDENT_ARGS)
+
+lab: venv $(STUDENT_MANIFEST)
+	$(VENV)/bin/jupyter lab student/
+
+lab-solutions: venv
 	$(VENV)/bin/jupyter lab notebooks/
 
 benchmark: venv
