@@ -20,12 +20,14 @@ top to bottom), ``shuffled[j] = patches[perm[j]]``.
 
 The package, one module per part (each imports only the ones above it):
 
-- :mod:`~minis2l.widgets._common`: the reopen hint, figures as PNG, the callback guard;
+- :mod:`~minis2l.widgets._common`: the reopen hint, figures as PNG, the callback guard, a
+  fresh shuffle;
 - :mod:`~minis2l.widgets.grid`: drawing the patch grid, the K on offer, parsing an order;
 - :mod:`~minis2l.widgets.audio`: mel-to-audio inversion, Griffin-Lim, WAV bytes and the
   explorer's background audio worker and cache;
 - :mod:`~minis2l.widgets.eps`: :class:`EpsExplorer`;
-- :mod:`~minis2l.widgets.shuffle`: :class:`ShuffleExplorer` and its solve mode;
+- :mod:`~minis2l.widgets.shuffle_view`: the explorer's controls, layout and figure;
+- :mod:`~minis2l.widgets.shuffle`: :class:`ShuffleExplorer`'s state, actions and solve mode;
 - :mod:`~minis2l.widgets.puzzle`: what the two vision puzzles share (state, figure, status);
 - :mod:`~minis2l.widgets.vision`: :class:`TilePuzzle` (an image's tiles) and
   :class:`ClipShuffle` (a clip's frames, with a player): shuffle them and watch a rank model
@@ -36,9 +38,6 @@ from minis2l.widgets._common import DPI as DPI
 from minis2l.widgets._common import REOPEN_HINT as REOPEN_HINT
 from minis2l.widgets._common import _guarded as _guarded
 from minis2l.widgets._common import display_with_hint, figure_png
-from minis2l.widgets.audio import HOP_LENGTH as HOP_LENGTH
-from minis2l.widgets.audio import N_FFT as N_FFT
-from minis2l.widgets.audio import SAMPLE_RATE as SAMPLE_RATE
 from minis2l.widgets.audio import griffin_lim, mel_magnitude, wav_bytes
 from minis2l.widgets.eps import EpsExplorer
 from minis2l.widgets.grid import draw_patch_grid, parse_order

@@ -1,4 +1,4 @@
-"""Shared pieces of the widgets: the reopen hint, figures as PNG, and the callback guard.
+"""Shared pieces of the widgets: the reopen hint, figures as PNG, the callback guard, a shuffle.
 
 Every widget renders its matplotlib figure to PNG at the size it is shown (:func:`figure_png`,
 ``_pixel_size``) and wraps each callback in ``_guarded``, which records an exception in the
@@ -14,7 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
+import torch
 from matplotlib.figure import Figure
+
+from minis2l import patches as P
 
 DPI = 100  # figures are drawn at DPI and shown at their pixel size: crisp, never stretched
 REOPEN_HINT = (
@@ -72,3 +75,15 @@ def _guarded(owner: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _status_html(text: str, color: str) -> str:
     return f"<span style='color:{color}'>{html.escape(text)}</span>"
+
+
+def _new_perm(k: int, generator: torch.Generator, old: torch.Tensor | None = None) -> torch.Tensor:
+    """A random permutation of ``k`` pieces that moves at least one: never the identity, and
+    never ``old`` (the shuffle on show) unless ``k = 2``, where only one order moves a piece."""
+    avoid = [torch.arange(k)]
+    if old is not None and len(old) == k and k > 2:
+        avoid.append(old)
+    while True:
+        perm = P.random_permutations(1, k, generator=generator)[0]
+        if not any(torch.equal(perm, a) for a in avoid):
+            return perm

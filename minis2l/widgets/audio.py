@@ -23,11 +23,9 @@ import numpy as np
 import torch
 
 from minis2l import patches as P
+from minis2l.data.features import HOP_LENGTH, N_FFT
+from minis2l.data.render import SAMPLE_RATE
 from minis2l.widgets._common import _status_html
-
-SAMPLE_RATE = 16000
-N_FFT = 1024
-HOP_LENGTH = 256
 
 
 @functools.lru_cache(maxsize=8)

@@ -33,6 +33,7 @@ from minis2l.ranking import hard_rank
 from minis2l.widgets._common import (
     _WIDE,
     _guarded,
+    _new_perm,
     _pixel_size,
     _status_html,
     display_with_hint,
@@ -131,7 +132,7 @@ class _Puzzle:
         self.message, self.last_image, self.placed = "", b"", 0
         self.prediction: torch.Tensor | None = None
         self._gen, self._updating = torch.Generator().manual_seed(0), False
-        self.perm = self._new_perm()
+        self.perm = _new_perm(self.num_patches, self._gen)
         n = len(inputs)
         self.item = W.BoundedIntText(
             value=0, min=0, max=n - 1, description=f"item (0 to {n - 1})", style=_WIDE,
@@ -229,7 +230,7 @@ class _Puzzle:
 
     def shuffle(self) -> None:
         """A fresh permutation, never the identity nor the one on show (unless K = 2)."""
-        self.perm, self.prediction = self._new_perm(self.perm), None
+        self.perm, self.prediction = _new_perm(self.num_patches, self._gen, self.perm), None
         self._refresh()
 
     def solve(self) -> None:
@@ -251,14 +252,6 @@ class _Puzzle:
             raise ValueError(f"the model gave scores of shape {tuple(scores.shape)}, not (1, K)")
         self.prediction = (hard_rank(scores.float().cpu())[0] - 1).long()
         self._refresh()
-
-    def _new_perm(self, old: torch.Tensor | None = None) -> torch.Tensor:
-        k = self.num_patches
-        avoid = [torch.arange(k)] + ([old] if old is not None and k > 2 else [])
-        while True:
-            perm = P.random_permutations(1, k, generator=self._gen)[0]
-            if not any(torch.equal(perm, a) for a in avoid):
-                return perm
 
     # ---------------------------------------------------------------- drawing
 

@@ -14,29 +14,21 @@ top to bottom), ``shuffled[j] = patches[perm[j]]``.
 from __future__ import annotations
 
 import functools
-import html
 from typing import Any
 
-import ipywidgets as W
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from minis2l import patches as P
 from minis2l.data import FAMILIES
-from minis2l.widgets._common import (
-    _WIDE,
-    _guarded,
-    _pixel_size,
-    _status_html,
-    display_with_hint,
-    figure_png,
-)
-from minis2l.widgets.audio import HOP_LENGTH, N_FFT, _AudioWorker, wav_bytes
-from minis2l.widgets.grid import _valid_k, draw_patch_grid, parse_order
+from minis2l.data.features import HOP_LENGTH, N_FFT
+from minis2l.widgets._common import _guarded, _new_perm, _status_html, display_with_hint
+from minis2l.widgets.audio import _AudioWorker
+from minis2l.widgets.grid import _valid_k, parse_order
+from minis2l.widgets.shuffle_view import _ShuffleView
 
 
-class ShuffleExplorer(_AudioWorker):
+class ShuffleExplorer(_ShuffleView, _AudioWorker):
     """See, shuffle, listen to and solve the patches of one note's log-mel spectrogram.
 
     Args:
@@ -88,97 +80,8 @@ class ShuffleExplorer(_AudioWorker):
         self._start_audio_worker()
         self._updating = False
 
-        fams = sorted({int(f) for f in noteset.family})
-        self.family = W.Dropdown(
-            options=[(FAMILIES[f], f) for f in fams], value=fams[0], description="family",
-            style=_WIDE,
-        )  # fmt: skip
-        self.pitch = W.Dropdown(options=[], description="MIDI pitch", style=_WIDE)
-        self.kind = W.ToggleButtons(
-            options=list(P.KINDS), value="time", description="patches along", style=_WIDE,
-            tooltips=["vertical strips", "horizontal bands", "a rows x cols grid of tiles"],
-        )  # fmt: skip
-        self.num_patches = W.SelectionSlider(
-            options=_valid_k("time", self.max_patches), value=4, description="K patches",
-            continuous_update=False, style=_WIDE,
-        )  # fmt: skip
-        self.shuffle_button = W.Button(description="shuffle", icon="random")
-        self.reset_button = W.Button(description="reset", icon="undo")
-        self.solve = W.Checkbox(value=False, description="solve it", indent=False)
-        self.answer = W.Text(
-            value="", description="or type the order", style=_WIDE,
-            placeholder="shuffled patch numbers, e.g. 2 0 1 3",
-        )  # fmt: skip
-        self.undo_button = W.Button(description="undo", icon="undo", layout=W.Layout(width="6em"))
-        self.clear_button = W.Button(description="clear", layout=W.Layout(width="6em"))
-        self.patch_buttons = W.HBox([])
-        self.image = W.Image(format="png")
-        self.image.layout.align_self = "flex-start"
-        # Players start with a moment of silence, hidden until their audio arrives: an empty
-        # value breaks the browser's view ("Error setting state", an unplayable empty blob).
-        silence = wav_bytes(np.zeros(160, dtype=np.float32), self.sample_rate)
-        self.audio_original, self.audio_shuffled = (
-            W.Audio(value=silence, format="wav", autoplay=False, loop=False, controls=True,
-                    layout=W.Layout(visibility="hidden"))
-            for _ in range(2)
-        )  # fmt: skip
-        self.caption = W.HTML()
-        self.audio_status = W.HTML()
-        self.status = W.HTML()
-        self.help = W.HTML(
-            "Pick a note and a patch kind, press <b>shuffle</b> and listen. Tick <b>solve it</b> "
-            "for a fresh puzzle, then click the shuffled patches in the order that rebuilds the "
-            "original."
-        )
-
-        for w, cls in (
-            (self.family, "minis2l-family"),
-            (self.pitch, "minis2l-pitch"),
-            (self.kind, "minis2l-kind"),
-            (self.num_patches, "minis2l-k-slider"),
-            (self.shuffle_button, "minis2l-shuffle-button"),
-            (self.reset_button, "minis2l-reset-button"),
-            (self.solve, "minis2l-solve"),
-            (self.answer, "minis2l-answer"),
-            (self.undo_button, "minis2l-undo-button"),
-            (self.clear_button, "minis2l-clear-button"),
-            (self.image, "minis2l-image"),
-            (self.caption, "minis2l-caption"),
-            (self.audio_original, "minis2l-audio-original"),
-            (self.audio_shuffled, "minis2l-audio-shuffled"),
-            (self.audio_status, "minis2l-audio-status"),
-            (self.status, "minis2l-status"),
-        ):
-            w.add_class(cls)
-
-        click_row = W.HBox(
-            [W.Label("click the shuffled patches, slot by slot:"), self.patch_buttons,
-             self.undo_button, self.clear_button]
-        )  # fmt: skip
-        self._solve_box = W.VBox([click_row, self.answer])
-        self._solve_box.layout.display = "none"
-        self._players = W.HBox(
-            [
-                W.Label("listen: original note"), self.audio_original,
-                W.Label("shuffled note"), self.audio_shuffled, self.audio_status,
-            ]
-        )  # fmt: skip
-        self.widget = W.VBox(
-            [
-                self.help,
-                W.HBox([self.family, self.pitch, self.kind]),
-                W.HBox([self.num_patches, self.shuffle_button, self.reset_button, self.solve]),
-                self._solve_box,
-                self.status,
-                self.image,
-                self.caption,
-                self._players,
-            ]
-        )
-        self.widget.add_class("minis2l-shuffle-explorer")
-        if not self.with_audio:
-            self._players.layout.display = "none"
-
+        self._build_controls(sorted({int(f) for f in noteset.family}))
+        self._lay_out()
         guard = functools.partial(_guarded, self)
         self.family.observe(guard(self._on_family), names="value")
         self.pitch.observe(guard(self._on_note), names="value")
@@ -191,7 +94,7 @@ class ShuffleExplorer(_AudioWorker):
         self.undo_button.on_click(guard(lambda _: self.undo()))
         self.clear_button.on_click(guard(lambda _: self._set_answer([])))
 
-        self.perm = self._new_perm(self.num_patches.value)
+        self.perm = _new_perm(self.num_patches.value, self._gen)
         self._make_patch_buttons()
         guard(self._on_family)()
 
@@ -233,20 +136,11 @@ class ShuffleExplorer(_AudioWorker):
         With K = 2 the only order that moves a patch is drawn again, and the message says so.
         """
         k, old = self.num_patches.value, self.perm
-        self.perm = self._new_perm(k, old)
+        self.perm = _new_perm(k, self._gen, old)
         if torch.equal(self.perm, old):
             self._note = "Shuffled again: with K = 2 there is only one order that moves a patch."
         self._set_answer([], refresh=False)
         self._refresh()
-
-    def _new_perm(self, k: int, old: torch.Tensor | None = None) -> torch.Tensor:
-        avoid = [torch.arange(k)]
-        if old is not None and len(old) == k and k > 2:
-            avoid.append(old)
-        perm = P.random_permutations(1, k, generator=self._gen)[0]
-        while any(torch.equal(perm, a) for a in avoid):
-            perm = P.random_permutations(1, k, generator=self._gen)[0]
-        return perm
 
     def reset(self) -> None:
         """Put the patches back in order (the identity permutation)."""
@@ -349,16 +243,6 @@ class ShuffleExplorer(_AudioWorker):
             return
         self._refresh(audio=False)
 
-    def _make_patch_buttons(self) -> None:
-        buttons = []
-        for k in range(self.num_patches.value):
-            b = W.Button(description=str(k), layout=W.Layout(width="3em"))
-            b.tooltip = f"put shuffled patch {k} in the next slot"
-            b.add_class("minis2l-patch-button")
-            b.on_click(_guarded(self, lambda _, k=k: self.choose(k)))
-            buttons.append(b)
-        self.patch_buttons.children = buttons
-
     # ---------------------------------------------------------------- drawing
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -409,33 +293,3 @@ class ShuffleExplorer(_AudioWorker):
             return "Solved! The reassembled spectrogram is the original."
         wrong = [j for j in range(k) if order[j] != right[j]]
         return f"Not yet: {len(wrong)} of {k} slots are wrong (slots {wrong}). Undo or clear."
-
-    def _draw(
-        self,
-        panels: list[np.ndarray],
-        k: int,
-        kind: str,
-        titles: list[str],
-        labels: list[list[Any] | None],
-    ) -> None:
-        fig = Figure(figsize=(9.6, 3.4))  # a fixed layout: constrained layout doubles the cost
-        fig.subplots_adjust(left=0.06, right=0.885, bottom=0.14, top=0.84, wspace=0.06)
-        finite = np.concatenate([p[np.isfinite(p)].ravel() for p in panels])
-        vmin, vmax = float(finite.min()), float(finite.max())
-        axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-        for ax, spec, title, lab in zip(axes, panels, titles, labels, strict=True):
-            image = draw_patch_grid(ax, spec, k, kind, lab, title=title, vmin=vmin, vmax=vmax)
-            if ax is not axes[0]:
-                ax.set_ylabel("")
-        fig.colorbar(image, cax=fig.add_axes((0.9, 0.14, 0.012, 0.7)), label="log power")
-        note = self.notes.manifest[self.index]
-        name = f"{note['family']} {note.get('program_name', '')}".strip()
-        fig.suptitle(f"{name}, MIDI pitch {note['pitch']}, K = {k} {kind} patches")
-        self.figure, self.last_image = fig, figure_png(fig)
-        self.image.width, self.image.height = _pixel_size(fig)
-        self.image.value = self.last_image
-        self.caption.value = html.escape(  # the picture in words (ipywidgets' Image has no alt)
-            f"Pictured: log-mel spectrograms of {name} at MIDI pitch {note['pitch']} ("
-            + ", ".join(titles)
-            + f"), cut into {k} {kind} patches, low frequencies at the bottom."
-        )
