@@ -54,6 +54,23 @@ def pav_weighted(y, weights):
         v[start : start + c] = wt / w
     return v
 """,
+        "pools only once per step (if instead of while)": """
+def pav_weighted(y, weights):
+    y = np.asarray(y, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    stack = []
+    for i in range(len(y)):
+        stack.append([i, weights[i] * y[i], weights[i], 1])
+        if len(stack) > 1 and stack[-2][1] / stack[-2][2] <= stack[-1][1] / stack[-1][2]:
+            _, wt, w, c = stack.pop()
+            stack[-1][1] += wt
+            stack[-1][2] += w
+            stack[-1][3] += c
+    v = np.empty(len(y))
+    for start, wt, w, c in stack:
+        v[start : start + c] = wt / w
+    return v
+""",
     },
     "01_ex2": {
         "wrong sign": """
@@ -68,9 +85,93 @@ def kl_block_value(s_block, w_block):
 def kl_block_value(s_block, w_block):
     return float(np.log(np.sum(np.exp(s_block))) - np.log(np.sum(np.exp(w_block))))
 """,
+        "maxima instead of log-sum-exps": """
+def kl_block_value(s_block, w_block):
+    return float(np.max(s_block) - np.max(w_block))
+""",
+        "one shift for both sums (underflows)": """
+def kl_block_value(s_block, w_block):
+    m = max(np.max(s_block), np.max(w_block))
+    lse_s = m + np.log(np.sum(np.exp(s_block - m)))
+    lse_w = m + np.log(np.sum(np.exp(w_block - m)))
+    return float(lse_s - lse_w)
+""",
     },
     # --- 02 soft sort and rank -------------------------------------------------------------
     "02_ex1": {
+        "does not undo the sort": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(-z, kind="stable")
+    z_sorted, w_sorted = z[perm], np.sort(w)[::-1]
+    if regularization == "l2":
+        v = isotonic_l2(z_sorted - w_sorted)
+    else:
+        v = isotonic_kl(z_sorted, w_sorted)
+    return z_sorted - v
+""",
+        "undoes the sort by reading (r[perm]) instead of writing": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(-z, kind="stable")
+    z_sorted, w_sorted = z[perm], np.sort(w)[::-1]
+    if regularization == "l2":
+        v = isotonic_l2(z_sorted - w_sorted)
+    else:
+        v = isotonic_kl(z_sorted, w_sorted)
+    return (z_sorted - v)[perm]
+""",
+        "leaves w in its given order": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(-z, kind="stable")
+    z_sorted = z[perm]
+    if regularization == "l2":
+        v = isotonic_l2(z_sorted - w)
+    else:
+        v = isotonic_kl(z_sorted, w)
+    out = np.empty_like(z_sorted)
+    out[perm] = z_sorted - v
+    return out
+""",
+        "sorts z ascending": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(z, kind="stable")
+    z_sorted, w_sorted = z[perm], np.sort(w)[::-1]
+    if regularization == "l2":
+        v = isotonic_l2(z_sorted - w_sorted)
+    else:
+        v = isotonic_kl(z_sorted, w_sorted)
+    out = np.empty_like(z_sorted)
+    out[perm] = z_sorted - v
+    return out
+""",
+        "returns the isotonic solution v": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(-z, kind="stable")
+    z_sorted, w_sorted = z[perm], np.sort(w)[::-1]
+    if regularization == "l2":
+        v = isotonic_l2(z_sorted - w_sorted)
+    else:
+        v = isotonic_kl(z_sorted, w_sorted)
+    out = np.empty_like(z_sorted)
+    out[perm] = v
+    return out
+""",
+        "the squared loss for both regularizations": """
+def project(z, w, regularization="l2"):
+    z, w = np.asarray(z, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    perm = np.argsort(-z, kind="stable")
+    z_sorted, w_sorted = z[perm], np.sort(w)[::-1]
+    v = isotonic_l2(z_sorted - w_sorted)
+    out = np.empty_like(z_sorted)
+    out[perm] = z_sorted - v
+    return out
+""",
+    },
+    "02_ex2": {
         "skips the sums-are-equal condition": """
 def in_permutahedron(y, w, atol=1e-9):
     y_desc, w_desc = np.sort(y)[::-1], np.sort(w)[::-1]
@@ -90,8 +191,15 @@ def in_permutahedron(y, w, atol=1e-9):
         return False
     return bool(np.all(np.cumsum(y) <= np.cumsum(w_desc) + atol))
 """,
+        "checks the entries' range instead of partial sums": """
+def in_permutahedron(y, w, atol=1e-9):
+    y, w = np.asarray(y, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    if abs(y.sum() - w.sum()) > atol:
+        return False
+    return bool(y.max() <= w.max() + atol and y.min() >= w.min() - atol)
+""",
     },
-    "02_ex2": {
+    "02_ex3": {
         "n + 1 - rank (right for l2 only)": """
 def soft_rank_desc(x, eps=1.0, regularization="l2"):
     x = np.asarray(x, dtype=np.float64)
@@ -105,9 +213,62 @@ def soft_rank_desc(x, eps=1.0, regularization="l2"):
 def soft_rank_desc(x, eps=1.0, regularization="l2"):
     return soft_rank_np(np.asarray(x, dtype=np.float64)[::-1], eps, regularization)
 """,
+        "ranks 1 / x": """
+def soft_rank_desc(x, eps=1.0, regularization="l2"):
+    return soft_rank_np(1.0 / np.asarray(x, dtype=np.float64), eps, regularization)
+""",
     },
     # --- 03 gradients ----------------------------------------------------------------------
     "03_ex1": {
+        "does not undo the sort": """
+def vjp_l2(g, perm, blk, eps):
+    g_sorted = np.asarray(g, dtype=np.float64)[perm]
+    means = np.bincount(blk, weights=g_sorted) / np.bincount(blk)
+    return (g_sorted - means[blk]) / eps
+""",
+        "undoes the sort by reading (u[perm]) instead of writing": """
+def vjp_l2(g, perm, blk, eps):
+    g_sorted = np.asarray(g, dtype=np.float64)[perm]
+    means = np.bincount(blk, weights=g_sorted) / np.bincount(blk)
+    return ((g_sorted - means[blk]) / eps)[perm]
+""",
+        "does not sort g": """
+def vjp_l2(g, perm, blk, eps):
+    g = np.asarray(g, dtype=np.float64)
+    means = np.bincount(blk, weights=g) / np.bincount(blk)
+    return (g - means[blk]) / eps
+""",
+        "forgets to divide by eps": """
+def vjp_l2(g, perm, blk, eps):
+    g_sorted = np.asarray(g, dtype=np.float64)[perm]
+    means = np.bincount(blk, weights=g_sorted) / np.bincount(blk)
+    out = np.empty_like(g_sorted)
+    out[perm] = g_sorted - means[blk]
+    return out
+""",
+        "one global mean instead of block means": """
+def vjp_l2(g, perm, blk, eps):
+    g = np.asarray(g, dtype=np.float64)
+    return (g - g.mean()) / eps
+""",
+        "block sums instead of block means": """
+def vjp_l2(g, perm, blk, eps):
+    g_sorted = np.asarray(g, dtype=np.float64)[perm]
+    sums = np.bincount(blk, weights=g_sorted)
+    out = np.empty_like(g_sorted)
+    out[perm] = (g_sorted - sums[blk]) / eps
+    return out
+""",
+        "M g instead of (I - M) g": """
+def vjp_l2(g, perm, blk, eps):
+    g_sorted = np.asarray(g, dtype=np.float64)[perm]
+    means = np.bincount(blk, weights=g_sorted) / np.bincount(blk)
+    out = np.empty_like(g_sorted)
+    out[perm] = means[blk] / eps
+    return out
+""",
+    },
+    "03_ex2": {
         "one softmax over all entries, not per block": """
 def kl_block_weights(s, blk):
     s = np.asarray(s, dtype=np.float64)
@@ -130,7 +291,7 @@ def kl_block_weights(s, blk):
     return e / np.bincount(blk, weights=e)[blk]
 """,
     },
-    "03_ex2": {
+    "03_ex3": {
         "no centering": """
 def soft_spearman_ours(pred, target, eps=1.0):
     a = soft_rank_ours(pred, eps)
@@ -413,7 +574,7 @@ def kl_block_value(s_block, w_block):
     return float(minimize_scalar(objective, bracket=(guess - 5, guess + 5), tol=1e-12).x)
 """,
     },
-    "02_ex2": {
+    "02_ex3": {
         "calls minis2l.soft_rank(descending=True)": """
 def soft_rank_desc(x, eps=1.0, regularization="l2"):
     t = torch.tensor(np.asarray(x, dtype=np.float64))
@@ -421,6 +582,14 @@ def soft_rank_desc(x, eps=1.0, regularization="l2"):
 """,
     },
     "03_ex1": {
+        "calls jacobian_from_blocks (dense, O(n^2))": """
+def vjp_l2(g, perm, blk, eps):
+    out = np.empty(len(perm))
+    out[perm] = jacobian_from_blocks(blk, eps).T @ np.asarray(g, dtype=np.float64)[perm]
+    return out
+""",
+    },
+    "03_ex2": {
         "calls softmax per block": """
 def kl_block_weights(s, blk):
     from scipy.special import softmax
@@ -432,7 +601,7 @@ def kl_block_weights(s, blk):
     return out
 """,
     },
-    "03_ex2": {
+    "03_ex3": {
         "calls minis2l.soft_spearman": """
 def soft_spearman_ours(pred, target, eps=1.0):
     return minis2l.soft_spearman(pred, target, regularization_strength=eps)
