@@ -1,22 +1,19 @@
 """The ``python -m minis2l`` command line.
 
 Each subcommand lives in the module that implements it; this file only wires them together.
-A subcommand whose implementation has not landed yet says so and exits with status 2 rather
-than printing anything that could be mistaken for a result.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from minis2l import __version__
 from minis2l.config import set_fast_mode
 
-EXIT_NOT_AVAILABLE = 2
+EXIT_USAGE = 2  # no subcommand given: the help is printed
 
 # name -> (one-line help, description)
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -50,8 +47,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Implemented subcommands: name -> module exposing ``add_arguments(parser)`` and
-# ``run(args) -> int``. Imported lazily, so ``--help`` of one does not load the others.
+# Subcommands: name -> the module that implements it, exposing ``add_arguments(parser)`` and
+# ``run(args) -> int``.
 _IMPLEMENTED: dict[str, str] = {
     "data": "minis2l.data",
     "pretrain": "minis2l.pretrain",
@@ -62,8 +59,8 @@ _IMPLEMENTED: dict[str, str] = {
 }
 
 
-def _module(name: str) -> ModuleType | None:
-    return importlib.import_module(_IMPLEMENTED[name]) if name in _IMPLEMENTED else None
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(_IMPLEMENTED[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (short, description) in _SUBCOMMANDS.items():
         p = sub.add_parser(name, help=short, description=description)
         p.add_argument("--fast", action="store_true", help="small data and few epochs")
-        module = _module(name)
-        if module is not None:
-            module.add_arguments(p)
+        _module(name).add_arguments(p)
     return parser
 
 
@@ -91,15 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return EXIT_NOT_AVAILABLE
+        return EXIT_USAGE
     if args.fast:
         set_fast_mode(True)
-    module = _module(args.command)
-    if module is None:
-        print(
-            f"minis2l {args.command}: not available yet in minis2l {__version__} "
-            "(its implementation has not landed); nothing was run.",
-            file=sys.stderr,
-        )
-        return EXIT_NOT_AVAILABLE
-    return module.run(args)
+    return _module(args.command).run(args)
