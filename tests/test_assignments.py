@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +35,7 @@ from minis2l.assignments import (
     exercise_title,
     find_exercises,
     forbidden,
+    student_notebook,
     submit,
 )
 from minis2l.cli import main
@@ -224,6 +227,16 @@ def test_release_has_no_solutions_and_no_hidden_tests(course: Path, path: Path):
         assert visible <= released, f"{ex.tests_id}: visible tests missing from the release"
         assert not (hidden - visible) & released, f"{ex.tests_id}: hidden tests released"
     assert all(not c.get("outputs") for c in release["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_the_student_edition_has_the_cells_of_the_release(course: Path, path: Path):
+    """python -m minis2l student makes, without nbgrader's gradebook, what a release shows."""
+    release = _load(course / "release" / path.stem / path.name)
+    edition = student_notebook(_load(path), name=path.name)
+    assert [(c.cell_type, c.source) for c in edition.cells] == [
+        (c["cell_type"], _source(c)) for c in release["cells"]
+    ]
 
 
 # --- autograding ------------------------------------------------------------------------------
@@ -450,3 +463,61 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert status != 0 and "plain.ipynb" in err and "no nbgrader cells" in err
     assert err.count("\n") == 1
     assert not (tmp_path / "c").exists(), "nothing is written for a broken notebook"
+
+
+# --- the nbgrader route of course/nbgrader.md, for one cheap notebook --------------------------
+
+
+def test_the_nbgrader_route_release_fetch_submit_collect_autograde_feedback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The commands of course/nbgrader.md as written, for a student who solved exercise 1.
+
+    Each ``nbgrader ...`` command runs in this process (nbgrader's own test runner), since
+    starting nbgrader costs several seconds per command.
+    """
+    from nbgrader.tests import run_nbgrader
+    from nbgrader.utils import get_username
+
+    path = next(p for p in NOTEBOOKS if p.stem.startswith("01_"))
+    name = path.stem
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(path, tmp_path / "notebooks" / path.name)
+    exchange, home = tmp_path / "exchange", tmp_path / "student_home"
+    exchange.mkdir()
+    home.mkdir()
+    scripts = str(Path(sys.executable).parent)  # nbgrader runs alembic from there
+    monkeypatch.setenv("PATH", os.pathsep.join([scripts, os.environ.get("PATH", "")]))
+
+    def nbgrader(cwd: Path, *args: str) -> None:
+        monkeypatch.chdir(cwd)
+        run_nbgrader([*args, f"--Exchange.root={exchange}"])
+
+    course = build_course(tmp_path / "course", tmp_path / "notebooks")  # minis2l assignments
+    nbgrader(course, "release_assignment", name)
+    nbgrader(home, "fetch_assignment", name, "--course", "minis2l")
+    work = home / name / path.name
+    nb = _load(work)
+    exercises = find_exercises(path)
+    solved = exercises[0]
+    answer = _source(_load(path)["cells"][solved.solution_index]).splitlines(keepends=True)
+    _cell_by_id(nb, solved.solution_id)["source"] = "".join(
+        ln for ln in answer if ln.strip() not in MARKERS
+    )
+    work.write_text(json.dumps(nb), encoding="utf-8")
+    nbgrader(home, "submit", name, "--course", "minis2l")
+    nbgrader(course, "collect", name)
+    student = get_username()
+    assert (course / "submitted" / student / name / path.name).is_file()
+    nbgrader(course, "autograde", name)
+    nbgrader(course, "generate_feedback", name)
+    assert (course / "feedback" / student / name / f"{name}.html").is_file()
+    nbgrader(course, "release_feedback", name)
+    nbgrader(home, "fetch_feedback", name, "--course", "minis2l")
+    assert list((home / name / "feedback").rglob(f"{name}.html")), "no feedback fetched"
+    nbgrader(course, "export")
+    with open(course / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["assignment"] == name]
+    assert [r["student_id"] for r in rows] == [student]
+    assert float(rows[0]["score"]) == solved.points
+    assert float(rows[0]["max_score"]) == sum(ex.points for ex in exercises) > solved.points
