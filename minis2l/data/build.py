@@ -7,12 +7,14 @@ render, names and splits the instruments, and writes the cache atomically.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,38 +50,59 @@ from minis2l.data.tasks import run_tasks
 AUDIO_BUDGET_BYTES = 300 * 2**20
 
 
-def _params(
-    soundfonts: list[Path],
-    programs: list[int],
-    pitches: list[int],
-    velocities: list[int],
-    seed: int,
-    r: RenderSpec,
-    feat: FeatureSpec,
-    store_audio: bool,
-) -> dict[str, Any]:
-    """Everything that determines a build's contents (the cache key)."""
-    return {
-        "format": FORMAT_VERSION,
-        "soundfonts": [{"name": p.name, "sha256": sha256(p)} for p in soundfonts],
-        "programs": programs,
-        "pitches": pitches,
-        "velocities": velocities,
-        "seed": int(seed),
-        "split_fractions": list(SPLIT_FRACTIONS),
-        "sample_rate": r.sample_rate,
-        "duration": r.duration,
-        "hold": r.hold,
-        "fade_in": r.fade_in,
-        "fade_out": r.fade_out,
-        "silence_dbfs": r.silence_dbfs,
-        "store_audio": store_audio,
-        "features": {
-            **feat.as_dict(),
-            "log_floor": LOG_FLOOR,
-            "mel": "librosa slaney, fmin 0, fmax sr/2",
-        },
-    }
+@dataclass(frozen=True)
+class _Plan:
+    """What a build renders: the checked selections and settings."""
+
+    paths: list[Path]
+    programs: list[int]
+    pitches: list[int]
+    velocities: list[int]
+    seed: int
+    render: RenderSpec
+    features: FeatureSpec
+    store_audio: bool
+    fast: bool
+
+    @property
+    def attempted(self) -> int:
+        """Notes to render: SoundFonts x programs x pitches x velocities."""
+        return len(self.paths) * len(self.programs) * len(self.pitches) * len(self.velocities)
+
+    def params(self) -> dict[str, Any]:
+        """Everything that determines a build's contents (the cache key)."""
+        r = self.render
+        return {
+            "format": FORMAT_VERSION,
+            "soundfonts": [{"name": p.name, "sha256": sha256(p)} for p in self.paths],
+            "programs": self.programs,
+            "pitches": self.pitches,
+            "velocities": self.velocities,
+            "seed": int(self.seed),
+            "split_fractions": list(SPLIT_FRACTIONS),
+            "sample_rate": r.sample_rate,
+            "duration": r.duration,
+            "hold": r.hold,
+            "fade_in": r.fade_in,
+            "fade_out": r.fade_out,
+            "silence_dbfs": r.silence_dbfs,
+            "store_audio": self.store_audio,
+            "features": {
+                **self.features.as_dict(),
+                "log_floor": LOG_FLOOR,
+                "mel": "librosa slaney, fmin 0, fmax sr/2",
+            },
+        }
+
+    def tasks(self) -> list[tuple]:
+        """One rendering task per (SoundFont, program) (see :mod:`minis2l.data.tasks`), the
+        SoundFonts interleaved so that the workers share the slow and the fast ones."""
+        return [
+            (si, str(sf), prog, self.pitches, self.velocities, self.render, self.features,
+             self.store_audio)
+            for prog in self.programs
+            for si, sf in enumerate(self.paths)
+        ]  # fmt: skip
 
 
 def _say(verbose: bool, message: str) -> None:
@@ -141,52 +164,52 @@ def build_dataset(
     """
     fast = fast_mode() if fast is None else bool(fast)
     r = render if render is not None else RenderSpec()
-    feat = features if features is not None else FeatureSpec()
     paths = _soundfont_paths(soundfont, r.sample_rate)
-    program_list = select_programs(programs, families, fast)
-    pitch_list = check_pitches(
-        pitches if pitches is not None else (FAST_PITCHES if fast else FULL_PITCHES)
+    default_pitches = FAST_PITCHES if fast else FULL_PITCHES
+    plan = _Plan(
+        paths=paths,
+        programs=select_programs(programs, families, fast),
+        pitches=check_pitches(pitches if pitches is not None else default_pitches),
+        velocities=check_velocities(velocities if velocities is not None else VELOCITIES),
+        seed=seed,
+        render=r,
+        features=features if features is not None else FeatureSpec(),
+        store_audio=bool(store_audio),
+        fast=fast,
     )
-    velocity_list = check_velocities(velocities if velocities is not None else VELOCITIES)
-    attempted = len(paths) * len(program_list) * len(pitch_list) * len(velocity_list)
-    if store_audio is None:
-        store_audio = attempted * r.samples * 2 <= AUDIO_BUDGET_BYTES
-    store_audio = bool(store_audio)
-    params = _params(paths, program_list, pitch_list, velocity_list, seed, r, feat, store_audio)
+    if store_audio is None:  # by default, store the audio when it is small enough
+        plan = replace(plan, store_audio=plan.attempted * r.samples * 2 <= AUDIO_BUDGET_BYTES)
+    params = plan.params()
     target = Path(out).expanduser() if out is not None else default_cache_dir(params, fast)
     target = target.resolve()
-    if _reusable(target, params, force, verbose):
-        return target
-    # Interleave the SoundFonts so that the workers share the slow and the fast ones.
-    tasks = [
-        (si, str(sf), prog, pitch_list, velocity_list, r, feat, store_audio)
-        for prog in program_list
-        for si, sf in enumerate(paths)
-    ]
-
-    def fill(tmp: Path) -> None:
-        start = time.perf_counter()
-        results = run_tasks(tasks, workers, progress)
-        rows, waves, feats, dropped = _collect(results, paths, seed)
-        _write_arrays(tmp, rows, feats, waves if store_audio else None)
-        seconds = time.perf_counter() - start
-        meta = {
-            "minis2l_version": _version(),
-            "params": params,
-            "fast": fast,
-            "soundfont_paths": [str(p) for p in paths],
-            "counts": _counts(rows, dropped, attempted),
-            "dropped": dropped,
-            "build_seconds": round(seconds, 3),
-            "notes_per_second": round(attempted / seconds, 1),
-            "files": file_records(tmp),
-            "feature_shape": list(np.load(tmp / "features.npy", mmap_mode="r").shape[1:]),
-            "manifest_columns": list(MANIFEST_COLUMNS),
-        }
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-
-    write_atomically(target, fill)
+    if not _reusable(target, params, force, verbose):
+        write_atomically(target, functools.partial(_fill, plan, params, workers, progress))
     return target
+
+
+def _fill(
+    plan: _Plan, params: dict[str, Any], workers: int | None, progress: bool, tmp: Path
+) -> None:
+    """Render ``plan`` and write the data set into the directory ``tmp``."""
+    start = time.perf_counter()
+    results = run_tasks(plan.tasks(), workers, progress)
+    rows, waves, feats, dropped = _collect(results, plan.paths, plan.seed)
+    _write_arrays(tmp, rows, feats, waves if plan.store_audio else None)
+    seconds = time.perf_counter() - start
+    meta = {
+        "minis2l_version": _version(),
+        "params": params,
+        "fast": plan.fast,
+        "soundfont_paths": [str(p) for p in plan.paths],
+        "counts": _counts(rows, dropped, plan.attempted),
+        "dropped": dropped,
+        "build_seconds": round(seconds, 3),
+        "notes_per_second": round(plan.attempted / seconds, 1),
+        "files": file_records(tmp),
+        "feature_shape": list(np.load(tmp / "features.npy", mmap_mode="r").shape[1:]),
+        "manifest_columns": list(MANIFEST_COLUMNS),
+    }
+    (tmp / "metadata.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
 def _soundfont_paths(
