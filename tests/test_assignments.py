@@ -27,6 +27,7 @@ from wrong_solutions import SHORTCUTS, WRONG
 from minis2l.assignments import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
+    CELL_TIMEOUT_S,
     END_HIDDEN,
     END_SOLUTION,
     AssignmentError,
@@ -197,6 +198,18 @@ def test_course_layout(course: Path):
     for path in NOTEBOOKS:
         assert (course / "source" / path.stem / path.name).read_bytes() == path.read_bytes()
         assert (course / "release" / path.stem / path.name).is_file()
+
+
+def test_graded_cells_get_the_time_limit_with_headroom(course: Path, tmp_path: Path):
+    """nbgrader reads the per-cell limit from the course's config; bad limits are refused."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    assert config.Execute.timeout == CELL_TIMEOUT_S >= 600  # nbgrader's own default is 30 s
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="timeout"):
+            build_course(tmp_path / "c", ROOT / "notebooks", timeout=bad)
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
