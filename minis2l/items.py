@@ -25,7 +25,8 @@ class Items:
         labels: ``{split: {task: (N,) int64}}``; the first task is the one the supervised
             reference trains on.
         fingerprint: a string that changes whenever the data change (the study's resume key).
-        metadata: where the data came from and how many items each split holds.
+        metadata: where the data came from (``"data"``: what the modality's loader takes to
+            load the same items again) and how many items each split holds.
     """
 
     inputs: dict[str, np.ndarray]
