@@ -71,21 +71,22 @@ def test_patch_geometry():
 
 def test_impossible_requests_are_named():
     x = torch.zeros(8, 5)
-    with pytest.raises(ValueError, match="at least 2"):
+    # Each message names the argument or the input and the value that does not work.
+    with pytest.raises(ValueError, match=r"num_patches.*\b1\b"):
         P.split_patches(x, 1, "time")
-    with pytest.raises(ValueError, match="cannot cut"):
+    with pytest.raises(ValueError, match=r"8 x 5.*1 x 6"):  # the input and the grid
         P.split_patches(x, 6, "time")
-    with pytest.raises(ValueError, match="cannot cut"):
+    with pytest.raises(ValueError, match=r"8 x 5.*9 x 1"):
         P.split_patches(x, 9, "freq")
-    with pytest.raises(ValueError, match="prime"):
+    with pytest.raises(ValueError, match=r"num_patches=7.*2-D"):
         P.split_patches(x, 7, "2d")
-    with pytest.raises(ValueError, match="patch kind"):
+    with pytest.raises(ValueError, match=r"kind.*'diagonal'"):
         P.split_patches(x, 2, "diagonal")
-    with pytest.raises(ValueError, match=r"\(\.\.\., height, width\)"):
+    with pytest.raises(ValueError, match=r"input.*\(5,\)"):
         P.split_patches(torch.zeros(5), 2, "time")
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match=r"perm.*float32"):
         P.permute_patches(P.split_patches(x, 2, "time"), torch.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match="3 entries"):
+    with pytest.raises(ValueError, match=r"perm.*\b3\b.*\b2 patches"):
         P.permute_patches(P.split_patches(x, 2, "time"), torch.tensor([0, 1, 2]))
 
 
@@ -123,9 +124,9 @@ def test_fixed_set_is_spread_out(k, size):
 
 
 def test_fixed_set_errors():
-    with pytest.raises(ValueError, match="1..6"):
+    with pytest.raises(ValueError, match=r"size.*1\.\.6.*\b7\b"):  # the range and the value
         P.fixed_permutation_set(7, 3)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match=r"num_patches.*\b1\b"):
         P.fixed_permutation_set(1, 1)
 
 

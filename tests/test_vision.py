@@ -85,7 +85,7 @@ def test_an_image_folder_is_read_and_a_missing_file_is_named(tmp_path):
     (tmp_path / "ok" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
         idx.read_image_dir(tmp_path / "ok")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
         idx.read_image_dir(tmp_path / "nowhere")
 
 
@@ -93,7 +93,7 @@ def test_labels_that_are_not_classes_are_refused(tmp_path):
     _write_set(tmp_path)
     y = np.full(50, 12)
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(y)))
-    with pytest.raises(ValueError, match="not a class"):
+    with pytest.raises(ValueError, match=r"train-labels.*label 12"):
         idx.read_image_dir(tmp_path)
 
 
@@ -149,7 +149,7 @@ def test_the_same_function_cuts_spectrograms_images_and_clips():
     image = torch.randn(28, 28)
     tiles = P.split_patches(image, 9, "2d")
     assert torch.equal(tiles[5], image[9:18, 18:27])  # reading order: row 1, column 2
-    with pytest.raises(ValueError, match="equal frames"):
+    with pytest.raises(ValueError, match=r"\b192\b.*\b7\b.*frames"):
         video.frames_of(strip, 7)
 
 
@@ -163,7 +163,7 @@ def test_crop_patches_centres_or_follows_the_offsets():
             r, c = offsets[b, k].tolist()
             assert torch.equal(out[b, k], patches[b, k, r : r + 7, c : c + 7])
     assert P.crop_patches(patches, 0) is patches
-    with pytest.raises(ValueError, match="jitter margin"):
+    with pytest.raises(ValueError, match=r"margin.*9 x 9"):
         P.crop_patches(patches, 9)
 
 
@@ -178,18 +178,19 @@ def test_jitter_offsets_depend_on_seed_and_epoch_only():
 
 
 def test_pieces_that_do_not_fit_are_refused_by_name():
-    with pytest.raises(ValueError, match="larger than the 8 frames"):
+    # Each message names the setting, its value and what it does not fit.
+    with pytest.raises(ValueError, match=r"K=12.*8 frames"):
         M.check_pieces("video", "time", 12, 0, (24, 192))
-    with pytest.raises(ValueError, match="do not split"):
+    with pytest.raises(ValueError, match=r"8 frames.*K=3"):
         M.check_pieces("video", "time", 3, 0, (24, 192))
-    with pytest.raises(ValueError, match="use time patches"):
+    with pytest.raises(ValueError, match=r"time.*'2d'"):
         M.check_pieces("video", "2d", 4, 0, (24, 192))
-    with pytest.raises(ValueError, match="does not fit a 28 x 28 image"):
+    with pytest.raises(ValueError, match=r"30 x 30.*28 x 28"):
         M.check_pieces("image", "2d", 900, 0, (28, 28))
-    with pytest.raises(ValueError, match="jitter 8"):
+    with pytest.raises(ValueError, match=r"jitter 8.*9 x 9"):
         M.check_pieces("image", "2d", 9, 8, (28, 28))
     M.check_pieces("image", "2d", 9, 2, (28, 28))
-    with pytest.raises(ValueError, match="unknown modality"):
+    with pytest.raises(ValueError, match=r"modality.*'smell'"):
         M.get("smell")
 
 
@@ -199,7 +200,7 @@ def test_items_refuse_mismatched_labels():
     labels = {s: {"class": np.zeros(3, np.int64)} for s in good}
     assert Items(good, labels, "f").tasks == ("class",)
     labels["valid"] = {"class": np.zeros(2, np.int64)}
-    with pytest.raises(ValueError, match="valid has 3 inputs but 2 class labels"):
+    with pytest.raises(ValueError, match=r"valid.*\b3\b.*\b2 class"):
         Items(good, labels, "f")
 
 
@@ -258,9 +259,9 @@ def test_clips_at_constant_speed_and_a_canvas_too_small_are_named():
     cx = (clips * xs).sum(axis=(2, 3)) / mass
     cy = (clips * ys).sum(axis=(2, 3)) / mass
     np.testing.assert_allclose(np.hypot(np.diff(cx), np.diff(cy)), 1.0, atol=0.02)
-    with pytest.raises(ValueError, match="too small for 8 frames"):
+    with pytest.raises(ValueError, match=r"20 px.*8 frames"):
         video.make_clips(imgs, friction=1.0)
-    with pytest.raises(ValueError, match="friction"):
+    with pytest.raises(ValueError, match=r"friction.*0\.0"):
         video.make_clips(imgs, friction=0.0)
 
 
