@@ -187,11 +187,12 @@ def test_isotonic_kl_plain_matches_fast_path_and_optimality(seed):
 
 
 def test_isotonic_rejects_bad_input():
-    with pytest.raises(ValueError, match="1-D"):
+    # Each message names the argument and what is wrong with its value.
+    with pytest.raises(ValueError, match=r"\by\b.*\(2, 2\)"):
         isotonic.isotonic_l2(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match=r"\by\b.*NaN"):
         isotonic.isotonic_l2(np.array([1.0, np.nan]))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"\bs\b.*\bw\b.*\(3,\).*\(4,\)"):
         isotonic.isotonic_kl(np.zeros(3), np.zeros(4))
 
 
@@ -354,27 +355,28 @@ def test_half_gradients_flow():
 
 @pytest.mark.parametrize("fn", [minis2l.soft_rank, minis2l.soft_sort])
 def test_bad_input_is_named(fn):
+    # Each message names the argument and what is wrong with its value.
     x = torch.randn(2, 3)
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ValueError, match=r"values.*NaN"):
         fn(torch.tensor([[1.0, float("nan")]]))
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ValueError, match=r"values.*infinite"):
         fn(torch.tensor([[1.0, float("inf")]]))
     for bad in (0.0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="regularization_strength"):
+        with pytest.raises(ValueError, match=rf"regularization_strength.*{bad}"):
             fn(x, "l2", bad)
-    with pytest.raises(TypeError, match="regularization_strength"):
+    with pytest.raises(TypeError, match=r"regularization_strength.*str"):
         fn(x, "l2", "1")
-    with pytest.raises(ValueError, match="regularization"):
+    with pytest.raises(ValueError, match=r"regularization.*'entropy'"):
         fn(x, "entropy")
-    with pytest.raises(TypeError, match="floating"):
+    with pytest.raises(TypeError, match=r"values.*int64"):
         fn(torch.tensor([[1, 2, 3]]))
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match=r"values.*list"):
         fn([[1.0, 2.0]])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"values.*\(3, 0\)"):
         fn(torch.zeros(3, 0))
-    with pytest.raises(ValueError, match="dim"):
+    with pytest.raises(ValueError, match=r"dim=2.*2 dimensions"):
         fn(x, dim=2)
-    with pytest.raises(ValueError, match="scalar"):
+    with pytest.raises(ValueError, match=r"values.*scalar"):
         fn(torch.tensor(1.0))
 
 
@@ -404,7 +406,7 @@ def test_spearman_loss_trains_a_ranker():
     assert loss.item() < 0.01
     cosine = torch.nn.functional.cosine_similarity(weights.detach(), true_w, dim=0)
     assert cosine > 0.99
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"pred.*target.*\(2, 3\).*\(2, 4\)"):
         minis2l.soft_spearman(torch.zeros(2, 3), torch.zeros(2, 4))
 
 
