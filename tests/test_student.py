@@ -222,16 +222,24 @@ def test_force_replaces_a_changed_notebook_and_keeps_a_backup(two_notebooks: Pat
     assert (out / f"{Path(name).stem}.backup.ipynb").read_bytes() == work
 
 
-def test_a_lost_manifest_keeps_every_notebook(two_notebooks: Path, tmp_path: Path):
+def test_without_a_manifest_only_notebooks_holding_the_edition_count_as_ours(
+    two_notebooks: Path, tmp_path: Path
+):
     out = tmp_path / "student"
     build_student_edition(out, two_notebooks)
     name = sorted(p.name for p in two_notebooks.glob("*.ipynb"))[0]
-    before = (out / name).read_bytes()
     (out / MANIFEST).unlink()
+    build_student_edition(out, two_notebooks)  # unchanged: recorded again as ours
     _edit_markdown(two_notebooks / name, "\n\nChanged.")
     build_student_edition(out, two_notebooks)
+    assert (out / name).read_bytes() == _expected(two_notebooks / name), "refreshed"
+
+    (out / MANIFEST).unlink()
+    before = (out / name).read_bytes()
+    _edit_markdown(two_notebooks / name, "\n\nChanged again.")
+    build_student_edition(out, two_notebooks)
     assert (out / name).read_bytes() == before, "without a record, the notebook counts as yours"
-    assert (out / f"{Path(name).stem}.fresh.ipynb").is_file()
+    assert (out / f"{Path(name).stem}.fresh.ipynb").read_bytes() == _expected(two_notebooks / name)
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from minis2l.config import REPO_ROOT
 
 DEFAULT_STUDENT = REPO_ROOT / "student"
 MANIFEST = ".minis2l-student.json"
+UP_TO_DATE = "up to date"
 
 Log = Callable[[str], None]
 
@@ -106,9 +107,9 @@ def _place(
         return dest, "written"
     current = dest.read_bytes()
     if current == data:
-        return None, "up to date"
+        return None, UP_TO_DATE
     if manifest.get(name) == _sha256(current):
-        return dest, "refreshed (the source changed)"
+        return dest, "refreshed (the notebook changed)"
     stem = Path(name).stem
     if force:
         backup = _free(folder, stem, "backup", lambda p: not p.exists())
@@ -156,6 +157,8 @@ def build_student_edition(
         if target is not None:
             target.write_bytes(data)
             manifest[target.name] = _sha256(data)
+        elif what == UP_TO_DATE:  # ours again, even if the manifest had lost it
+            manifest[name] = _sha256(data)
         where[name] = target or folder / name
         say(f"  {name}: {what}")
     (folder / MANIFEST).write_text(
