@@ -326,8 +326,9 @@ def test_typed_answers_and_typos(make):
 def test_parse_order():
     assert parse_order("2 0, 1", 3) == [2, 0, 1]
     assert parse_order("", 3) == []
-    for bad in ("a", "3", "1 1"):
-        with pytest.raises(ValueError):
+    # the message names the entry at fault and, for a number out of range, the range
+    for bad, match in (("a", r"'a'"), ("3", r"\b3\b.*0 to 2"), ("1 1", r"\b1\b.*twice")):
+        with pytest.raises(ValueError, match=match):
             parse_order(bad, 3)
 
 
@@ -514,9 +515,9 @@ def test_eps_explorer_legend_vector_help_and_one_eps_format():
 
 
 def test_eps_explorer_rejects_bad_input():
-    with pytest.raises(ValueError, match="x must be"):
+    with pytest.raises(ValueError, match=r"\bx\b.*\(1,\)"):
         EpsExplorer([1.0])
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match=r"eps.*1000"):
         EpsExplorer(X6, eps=1e3)
 
 
@@ -684,7 +685,7 @@ def test_vision_select_shows_another_item_and_clears_the_answer(noise):
     t.select(5)
     assert t.item.value == 5 and t.index == 5
     for bad in (6, -1):
-        with pytest.raises(ValueError, match=f"item {bad} is out of range: use 0 to 5"):
+        with pytest.raises(ValueError, match=rf"item {bad}\b.*0 to 5"):
             t.select(bad)
     assert t.index == 5 and t.errors == []
 
@@ -727,30 +728,30 @@ def test_vision_bad_inputs_raise(noise):
     nan = images.clone()
     nan[2, 5, 5] = float("nan")
     for bad, match in [
-        (images[0], r"images must be \(N, H, W\)"),
-        (images[:0], r"images must be \(N, H, W\) with N >= 1"),
-        (nan, r"NaN or infinite values \(items \[2\]\)"),
+        (images[0], r"images.*\(N, H, W\).*\(28, 28\)"),  # what, what was expected, the value
+        (images[:0], r"images.*N >= 1.*\(0, 28, 28\)"),
+        (nan, r"images.*NaN.*\[2\]"),  # and which items
     ]:
         with pytest.raises(ValueError, match=match):
             TilePuzzle(bad)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match=r"strips.*infinite.*\[0, 1\]"):
         ClipShuffle(torch.full((2, 24, 192), float("inf")))
-    with pytest.raises(ValueError, match="190 px wide do not hold 8 frames"):
+    with pytest.raises(ValueError, match=r"strips.*\b190\b.*\b8 frames"):
         ClipShuffle(strips[:, :, :190])
-    with pytest.raises(ValueError, match="do not hold 1 frames"):
+    with pytest.raises(ValueError, match=r"frames=1"):
         ClipShuffle(strips, frames=1)
-    with pytest.raises(ValueError, match="3 class names for 6 images"):
+    with pytest.raises(ValueError, match=r"\b3 class names.*\b6 images"):
         TilePuzzle(images, class_names=["a", "b", "c"])
-    with pytest.raises(ValueError, match="prime"):
+    with pytest.raises(ValueError, match=r"num_patches=7.*2-D"):
         TilePuzzle(images, num_patches=7)
     jigsaw = PermutationModel("jigsaw", "2d", 9, num_perms=10, dim=16, jitter=2)
-    with pytest.raises(ValueError, match="must be a rank model.*'jigsaw'"):
+    with pytest.raises(ValueError, match=r"rank.*method='jigsaw'"):
         TilePuzzle(images, jigsaw)
-    with pytest.raises(ValueError, match="model cuts 4 '2d' pieces, this puzzle 9"):
+    with pytest.raises(ValueError, match=r"model.*\b4 '2d'.*puzzle.*\b9\b"):
         TilePuzzle(images, _Oracle("2d", 4, jitter=2))
-    with pytest.raises(ValueError, match="jitter=0, this puzzle jitter=2"):
+    with pytest.raises(ValueError, match=r"model.*jitter=0.*puzzle.*jitter=2"):
         TilePuzzle(images, _Oracle("2d", 9, jitter=0))
-    with pytest.raises(ValueError, match="model cuts 9 '2d' pieces, this puzzle 8 'time'"):
+    with pytest.raises(ValueError, match=r"model.*\b9 '2d'.*puzzle.*\b8 'time'"):
         ClipShuffle(strips, _Oracle("2d", 9))
 
 
@@ -798,7 +799,7 @@ def test_vision_clip_shuffle_player_has_one_picture_per_frame(noise):
     assert c.frame == c.frame_slider.value == 5 and bytes(c.frame_image.value) == c.frame_images[5]
     c.frame_slider.value = 2  # the slider (and the player, linked to it in the browser)
     assert c.frame == 2 and bytes(c.frame_image.value) == c.frame_images[2]
-    with pytest.raises(ValueError, match="frame 8 is out of range: use 0 to 7"):
+    with pytest.raises(ValueError, match=r"frame 8\b.*0 to 7"):
         c.show_frame(8)
     before = list(c.frame_images)
     c.shuffle_button.click()

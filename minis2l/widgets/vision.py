@@ -86,7 +86,9 @@ class ClipShuffle(_Puzzle):
         self, strips: Any, model: Any = None, *, frames: int = 8, strict: bool = False
     ) -> None:
         inputs = _as_inputs(strips, "strips")
-        if int(frames) < 2 or inputs.shape[-1] % int(frames):
+        if int(frames) < 2:
+            raise ValueError(f"a clip needs frames >= 2 to shuffle, got frames={frames}")
+        if inputs.shape[-1] % int(frames):
             raise ValueError(f"strips {inputs.shape[-1]} px wide do not hold {frames} frames")
         jitter = 0 if model is None else int(getattr(model, "jitter", 0))
         super().__init__(inputs, model, int(frames), jitter, strict)
