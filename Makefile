@@ -42,8 +42,9 @@ test: venv
 assignments: venv
 	$(PY) -m minis2l assignments $(ASSIGNMENTS_ARGS)
 
-# The student edition is rebuilt only when a notebook or the code that writes it is newer than
-# its manifest (the command rewrites the manifest on every run).
+# The student edition is rebuilt when a notebook or the code that writes it is newer than its
+# manifest (the command rewrites the manifest on every run), or when a notebook is missing
+# from student/ (deleted to get a fresh copy).
 STUDENT_MANIFEST := student/.minis2l-student.json
 
 $(STUDENT_MANIFEST): notebooks/*.ipynb minis2l/assignments/*.py | venv
@@ -53,6 +54,9 @@ student: venv
 	$(PY) -m minis2l student $(STUDENT_ARGS)
 
 lab: venv $(STUDENT_MANIFEST)
+	@for nb in notebooks/*.ipynb; do \
+	  [ -f "student/$$(basename "$$nb")" ] || { $(PY) -m minis2l student; break; }; \
+	done
 	$(VENV)/bin/jupyter lab student/
 
 lab-solutions: venv
