@@ -481,6 +481,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 # --- the nbgrader route of course/nbgrader.md, for one cheap notebook --------------------------
 
 
+@pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader's gradebook, not the course
 def test_the_nbgrader_route_release_fetch_submit_collect_autograde_feedback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -25,7 +25,7 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from minis2l.assignments.exercises import (
     DEFAULT_NOTEBOOKS,
     AssignmentError,
     Exercise,
+    Log,
     find_exercises,
     list_notebooks,
     load_notebook,
@@ -42,12 +43,10 @@ from minis2l.config import REPO_ROOT
 
 DEFAULT_COURSE = REPO_ROOT / "assignments"
 COURSE_ID = "minis2l"
-# nbgrader's per-cell limit when autograding, in seconds. The slowest graded notebook (07) takes
-# about 90 s in all in fast mode on an idle 2-core machine and several minutes at full size; a
-# busy machine can be several times slower, so a cell gets half an hour before it fails.
+# nbgrader's per-cell limit when autograding, in seconds. The slowest graded notebook (07) took
+# 87 s in all to autograde in fast mode on an idle 2-core machine (issue 20) and failed at a 120 s
+# limit when that machine was busy; full-size training cells run longer. A cell gets half an hour.
 CELL_TIMEOUT_S = 1800
-
-Log = Callable[[str], None]
 
 CONFIG_TEMPLATE = '''\
 """nbgrader settings for the minis2l course (written by `python -m minis2l assignments`).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 SOLUTION_SUFFIX = "_solution"
 TESTS_SUFFIX = "_tests"
+
+Log = Callable[[str], None]  # called with one progress line at a time
 
 
 class AssignmentError(Exception):

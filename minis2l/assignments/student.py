@@ -31,6 +31,7 @@ from pathlib import Path
 from minis2l.assignments.exercises import (
     DEFAULT_NOTEBOOKS,
     AssignmentError,
+    Log,
     list_notebooks,
     load_notebook,
 )
@@ -40,8 +41,6 @@ from minis2l.config import REPO_ROOT
 DEFAULT_STUDENT = REPO_ROOT / "student"
 MANIFEST = ".minis2l-student.json"
 UP_TO_DATE = "up to date"
-
-Log = Callable[[str], None]
 
 
 def _sha256(data: bytes) -> str:
