@@ -335,44 +335,106 @@ def split_grid_np(x, rows, cols):
     h, w = f // rows, t // cols
     return x[: rows * h, : cols * w].reshape(rows * cols, h, w)
 """,
+        "crops the first bins and frames instead of the last": """
+def split_grid_np(x, rows, cols):
+    f, t = x.shape
+    h, w = f // rows, t // cols
+    grid = x[f - rows * h :, t - cols * w :].reshape(rows, h, cols, w)
+    return grid.transpose(0, 2, 1, 3).reshape(rows * cols, h, w)
+""",
     },
     "04_ex2": {
-        "returns the permutation itself": """
-def invert_np(perm):
-    return np.asarray(perm).copy()
+        "composes in the wrong order (q[p])": """
+def unshuffle_twice(p, q):
+    r = np.asarray(q)[np.asarray(p)]
+    fix = np.empty_like(r)
+    fix[r] = np.arange(len(r))
+    return fix
 """,
-        "reversed permutation": """
-def invert_np(perm):
-    return np.asarray(perm)[::-1].copy()
+        "returns the combined shuffle, not its inverse": """
+def unshuffle_twice(p, q):
+    return np.asarray(p)[np.asarray(q)]
+""",
+        "undoes only the second shuffle": """
+def unshuffle_twice(p, q):
+    q = np.asarray(q)
+    fix = np.empty_like(q)
+    fix[q] = np.arange(len(q))
+    return fix
 """,
         "off by one (positions from 1)": """
-def invert_np(perm):
-    perm = np.asarray(perm)
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(1, len(perm) + 1)
-    return inv
+def unshuffle_twice(p, q):
+    r = np.asarray(p)[np.asarray(q)]
+    fix = np.empty_like(r)
+    fix[r] = np.arange(1, len(r) + 1)
+    return fix
 """,
     },
     # --- 05 pretraining --------------------------------------------------------------------
     "05_ex1": {
-        "permutation instead of ranks (no + 1)": """
-def jigsaw_predicted_ranks(logits, perm_set):
-    return perm_set[logits.argmax(-1)].to(logits.dtype)
+        "targets without the + 1 (positions, not ranks)": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    k = scores.shape[-1]
+    ranks = soft_rank(scores, cfg.regularization, eps)
+    return ((ranks - perms.to(scores.dtype)) / k).square().mean()
 """,
-        "least likely class (argmin)": """
-def jigsaw_predicted_ranks(logits, perm_set):
-    return perm_set[logits.argmin(-1)].to(logits.dtype) + 1
+        "ranks of the inverse permutation as targets": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    k = scores.shape[-1]
+    ranks = soft_rank(scores, cfg.regularization, eps)
+    target = torch.argsort(perms, dim=-1).to(scores.dtype) + 1
+    return ((ranks - target) / k).square().mean()
 """,
-        "argmax over the batch axis": """
-def jigsaw_predicted_ranks(logits, perm_set):
-    return perm_set[logits.argmax(0)].to(logits.dtype) + 1
+        "not divided by K": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    ranks = soft_rank(scores, cfg.regularization, eps)
+    return (ranks - perms.to(scores.dtype) - 1).square().mean()
 """,
-        "ranks of the inverse permutation": """
-def jigsaw_predicted_ranks(logits, perm_set):
-    return P.invert_permutation(perm_set[logits.argmax(-1)]).to(logits.dtype) + 1
+        "summed over the batch instead of averaged": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    k = scores.shape[-1]
+    ranks = soft_rank(scores, cfg.regularization, eps)
+    return ((ranks - perms.to(scores.dtype) - 1) / k).square().sum()
+""",
+        "hard ranks (no gradient)": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    k = scores.shape[-1]
+    ranks = hard_rank(scores.detach()).to(scores.dtype)
+    return ((ranks - perms.to(scores.dtype) - 1) / k).square().mean()
+""",
+        "descending soft rank": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    k = scores.shape[-1]
+    ranks = soft_rank(scores, cfg.regularization, eps, descending=True)
+    return ((ranks - perms.to(scores.dtype) - 1) / k).square().mean()
 """,
     },
     "05_ex2": {
+        "the most likely class only (no expectation)": """
+def jigsaw_expected_ranks(logits, perm_set):
+    return perm_set[logits.argmax(-1)].to(logits.dtype) + 1
+""",
+        "softmax over the batch axis": """
+def jigsaw_expected_ranks(logits, perm_set):
+    prob = torch.softmax(logits, dim=0)
+    return prob @ (perm_set.to(prob.dtype) + 1)
+""",
+        "positions instead of ranks (no + 1)": """
+def jigsaw_expected_ranks(logits, perm_set):
+    prob = torch.softmax(logits, dim=-1)
+    return prob @ perm_set.to(prob.dtype)
+""",
+        "logits as weights (no softmax)": """
+def jigsaw_expected_ranks(logits, perm_set):
+    return logits @ (perm_set.to(logits.dtype) + 1)
+""",
+        "ranks of the inverse permutations": """
+def jigsaw_expected_ranks(logits, perm_set):
+    prob = torch.softmax(logits, dim=-1)
+    return prob @ (torch.argsort(perm_set, dim=-1).to(prob.dtype) + 1)
+""",
+    },
+    "05_ex3": {
         "per-slot accuracy instead of whole notes": """
 def reorder_metrics(scores, perms):
     k = scores.shape[-1]
@@ -400,6 +462,46 @@ def reorder_metrics(scores, perms):
     },
     # --- 06 downstream probes --------------------------------------------------------------
     "06_ex1": {
+        "penalty alpha, not alpha * N": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    classes = np.unique(y_train)
+    targets = (y_train[:, None] == classes[None, :]).astype(np.float64)
+    offset = targets.mean(0)
+    gram = x_train.T @ x_train + alpha * np.eye(x_train.shape[1])
+    return x_eval @ np.linalg.solve(gram, x_train.T @ (targets - offset)) + offset
+""",
+        "forgets the intercept (class frequencies)": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    classes = np.unique(y_train)
+    targets = (y_train[:, None] == classes[None, :]).astype(np.float64)
+    gram = x_train.T @ x_train + alpha * len(x_train) * np.eye(x_train.shape[1])
+    return x_eval @ np.linalg.solve(gram, x_train.T @ targets)
+""",
+        "no penalty (plain least squares)": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    classes = np.unique(y_train)
+    targets = (y_train[:, None] == classes[None, :]).astype(np.float64)
+    offset = targets.mean(0)
+    w = np.linalg.lstsq(x_train, targets - offset, rcond=None)[0]
+    return x_eval @ w + offset
+""",
+        "penalty added to every entry of the Gram matrix": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    classes = np.unique(y_train)
+    targets = (y_train[:, None] == classes[None, :]).astype(np.float64)
+    offset = targets.mean(0)
+    gram = x_train.T @ x_train + alpha * len(x_train)
+    return x_eval @ np.linalg.solve(gram, x_train.T @ (targets - offset)) + offset
+""",
+        "one-hot columns 0..max(y), not the classes present": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    targets = np.eye(int(y_train.max()) + 1)[y_train]
+    offset = targets.mean(0)
+    gram = x_train.T @ x_train + alpha * len(x_train) * np.eye(x_train.shape[1])
+    return x_eval @ np.linalg.solve(gram, x_train.T @ (targets - offset)) + offset
+""",
+    },
+    "06_ex2": {
         "averages only over the classes in y_true": """
 def macro_f1(y_true, y_pred):
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -426,7 +528,7 @@ def macro_f1(y_true, y_pred):
     return float(np.mean(scores))
 """,
     },
-    "06_ex2": {
+    "06_ex3": {
         "a fraction of the whole set, not of each class": """
 def stratified_subsample(labels, fraction, seed):
     labels = np.asarray(labels)
@@ -613,30 +715,31 @@ def split_grid_np(x, rows, cols):
     import torch
     from minis2l.patches import split_patches
 
-    if rows == 1:
-        return split_patches(torch.from_numpy(x), cols, "time").numpy()
-    if cols == 1:
-        return split_patches(torch.from_numpy(x), rows, "freq").numpy()
-    return split_patches(torch.from_numpy(x), rows * cols, "2d").numpy()
+    xt = torch.from_numpy(x)
+    bands = split_patches(xt, rows, "freq") if rows > 1 else xt[None]  # (rows, h, T)
+    tiles = split_patches(bands, cols, "time") if cols > 1 else bands[:, None]  # (rows, cols, h, w)
+    return tiles.reshape(rows * cols, *tiles.shape[-2:]).numpy()
 """,
     },
     "04_ex2": {
         "calls np.argsort": """
-def invert_np(perm):
-    return np.argsort(perm)
+def unshuffle_twice(p, q):
+    return np.argsort(np.asarray(p)[np.asarray(q)])
 """,
     },
     "05_ex1": {
-        "calls minis2l.pretrain.predicted_ranks": """
-def jigsaw_predicted_ranks(logits, perm_set):
-    from minis2l.pretrain import PretrainConfig, predicted_ranks
+        "calls minis2l.pretrain.pretext_loss": """
+def rank_loss(scores, perms, eps=cfg.regularization_strength):
+    from minis2l.pretrain import PretrainConfig, pretext_loss
 
-    k = perm_set.shape[-1]
-    cfg = PretrainConfig(method="jigsaw", num_patches=k, perm_set_size=len(perm_set), fast=True)
-    return predicted_ranks(cfg, logits, perm_set)
+    b, k = scores.shape
+    c = PretrainConfig(method="rank", patches="time", num_patches=k, regularization_strength=eps)
+    x = torch.zeros(b, 4, 4 * k)  # any input: the model below ignores it and returns the scores
+    loss, _ = pretext_loss(lambda _: scores, c, x, perms, torch.full((b,), -1))
+    return loss.to(scores.dtype)
 """,
     },
-    "05_ex2": {
+    "05_ex3": {
         "calls minis2l.pretrain.spearman": """
 def reorder_metrics(scores, perms):
     from minis2l.pretrain import spearman
@@ -647,12 +750,20 @@ def reorder_metrics(scores, perms):
 """,
     },
     "06_ex1": {
+        "calls Ridge": """
+def ridge_scores(x_train, y_train, x_eval, alpha):
+    classes = np.unique(y_train)
+    targets = (y_train[:, None] == classes[None, :]).astype(np.float64)
+    return Ridge(alpha=alpha * len(x_train)).fit(x_train, targets).predict(x_eval)
+""",
+    },
+    "06_ex2": {
         "calls f1_score": """
 def macro_f1(y_true, y_pred):
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 """,
     },
-    "06_ex2": {
+    "06_ex3": {
         "calls minis2l.probe.subsample": """
 def stratified_subsample(labels, fraction, seed):
     from minis2l.probe import subsample
