@@ -109,7 +109,12 @@ def fit_probe(
         return _fit_probe(train, valid, test, ridge_grid)
 
 
-def _fit_probe(train, valid, test, ridge_grid) -> dict[str, Any]:
+def _fit_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    ridge_grid: tuple[float, ...],
+) -> dict[str, Any]:
     x_tr, y_tr = train
     mean, std = x_tr.mean(0), x_tr.std(0) + 1e-6
     classes = np.unique(y_tr)  # a class never seen in train can never be predicted
@@ -157,15 +162,6 @@ def probe_embeddings(
             (emb["test"], labels["test"][task]),
         )
     return results
-
-
-def split_labels(notes: Any) -> dict[str, dict[str, np.ndarray]]:
-    """``{split: {"family": ..., "pitch": ...}}`` from a :class:`minis2l.data.NoteSet`."""
-    out = {}
-    for split in ("train", "valid", "test"):
-        part = notes.split(split)
-        out[split] = {"family": part.family, "pitch": part.pitch}
-    return out
 
 
 def probe_checkpoint(
