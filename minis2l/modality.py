@@ -118,7 +118,7 @@ def _describe_counts(config: dict[str, Any]) -> str:
     """``"<modality>: <source>; <n> train, <n> valid, <n> test"`` from a results config."""
     counts = config.get("counts", {})
     return f"{config.get('modality', '?')}: {config.get('source', '?')}; " + ", ".join(
-        f"{n} {s}" for s, n in counts.items()
+        f"{counts[s]} {s}" for s in ("train", "valid", "test") if s in counts
     )
 
 
