@@ -403,7 +403,7 @@ def test_eps_explorer_left_on_kl_then_the_check_cell(lab: str, browser) -> None:
         check_cell.locator(".jp-InputPrompt").click()
         me.menu("Run Selected Cell and All Below")
         me.wait_finished()
-        expect(me.output("the explorer shows our soft ranks")).to_have_count(1)
+        expect(me.output("the explorer shows the soft ranks")).to_have_count(1)
         expect(status).to_contain_text("ε = 1, l2")  # the check cell put it back
         me.assert_no_errors()
     except Exception:
