@@ -346,7 +346,7 @@ def test_every_exercise_has_wrong_solutions_and_a_forbidden_shortcut(path: Path)
     nb = _load(path)
     for ex in find_exercises(path):
         wanted = _defined_function(_source(nb["cells"][ex.solution_index]))
-        assert len(WRONG.get(ex.name, {})) >= 2, f"{ex.name}: needs at least 2 wrong solutions"
+        assert len(WRONG.get(ex.name, {})) >= 3, f"{ex.name}: needs at least 3 wrong solutions"
         for label, source in {**WRONG[ex.name], **SHORTCUTS.get(ex.name, {})}.items():
             assert _defined_function(source) == wanted, f"{ex.name} {label!r}"
             assert BEGIN_SOLUTION not in source and "NotImplementedError" not in source
