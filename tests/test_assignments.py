@@ -311,15 +311,6 @@ def test_a_partial_solution_gets_partial_credit(course: Path, path: Path, tmp_pa
 # --- wrong answers and shortcuts ------------------------------------------------------------
 
 
-def _notebooks_pending_issue_12() -> list[Any]:
-    """Every notebook; those whose exercises another engineer is still editing as strict xfails."""
-    pending: set[str] = set()  # none now; strict, so a fixed notebook must leave the set
-    mark = pytest.mark.xfail(strict=True, reason="issue 12: shortcut not yet forbidden there")
-    return [
-        pytest.param(p, id=p.stem, marks=[mark] if p.stem in pending else []) for p in NOTEBOOKS
-    ]
-
-
 def _defined_function(source: str) -> str:
     """Name of the (single) function a solution cell defines."""
     tree = _python(source)
@@ -341,7 +332,7 @@ def _instructions(nb: dict[str, Any], solution_index: int) -> str:
     return "\n".join(text)
 
 
-@pytest.mark.parametrize("path", _notebooks_pending_issue_12())
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_every_exercise_has_wrong_solutions_and_a_forbidden_shortcut(path: Path):
     nb = _load(path)
     for ex in find_exercises(path):
