@@ -15,6 +15,19 @@ import torch
 
 #: The repository the package runs from (the folder holding ``minis2l/``).
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to :data:`REPO_ROOT` when it lies inside the repository, else as given.
+
+    Results that are committed record paths this way, so they name no machine's folders.
+    """
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(REPO_ROOT):
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    return str(path)
+
+
 FAST_ENV = "MINIS2L_FAST"
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -13,6 +13,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from minis2l import modality as M
 from minis2l import probe, study
+from minis2l.config import REPO_ROOT, repo_relative
 from minis2l.data import POOL
 from minis2l.finetune import FinetuneConfig, finetune
 from minis2l.items import Items
@@ -156,8 +157,16 @@ def check_results_schema(results: dict, seeds: int, modality: str = "audio") -> 
     else:
         assert cfg["source"] and all(n > 0 for n in cfg["counts"].values())
     assert cfg["command"] and cfg["code_version"].startswith("minis2l")
+    if cfg.get("data") is not None:  # inside the repository: recorded relative to it
+        assert not Path(cfg["data"]).is_absolute(), cfg["data"]
     assert results["curves"].keys() == {"jigsaw", "rank", "supervised"}
     assert all(len(runs) == seeds for runs in results["curves"].values())
+
+
+def test_repo_relative_names_no_machine_folder(tmp_path):
+    inside = REPO_ROOT / "data" / "cache" / "notes-x"
+    assert repo_relative(inside) == "data/cache/notes-x"
+    assert repo_relative(tmp_path) == str(tmp_path)  # outside the repository: as given
 
 
 def test_fast_study_writes_the_promised_results(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from minis2l import __version__
-from minis2l.config import REPO_ROOT
+from minis2l.config import REPO_ROOT, repo_relative
 from minis2l.io import atomic_write, save_json
 from minis2l.study.assemble import assemble
 from minis2l.study.config import StudyConfig
@@ -61,6 +61,8 @@ def run_study(
     done = run_jobs(cfg, out, items, progress=progress, workers=workers)
     results = assemble(cfg, done, items)
     results["config"] |= {k: v for k, v in items.metadata.items() if k != "modality"}
+    if results["config"].get("data") is not None:
+        results["config"]["data"] = repo_relative(results["config"]["data"])
     results["config"] |= {
         "command": _command(cfg),
         "code_version": code_version(),
