@@ -1,6 +1,7 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo study study-vision test assignments student lab lab-solutions benchmark lock clean
+.PHONY: help venv demo study study-vision test assignments student lab lab-solutions site explorers \
+	benchmark lock clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,6 +18,9 @@ help:
 	@echo "                 missing or stale (your changed notebooks are kept), open JupyterLab there"
 	@echo "make lab-solutions  open JupyterLab on notebooks/ (the full notebooks, with solutions)"
 	@echo "make student     (re)build the student edition: python -m minis2l student"
+	@echo "make site        build the course website (executes every notebook) into docs/_build/html;"
+	@echo "                 MINIS2L_FAST=1 make site for a quick build. Works offline."
+	@echo "make explorers   serve the interactive explorers as an app (Voila), no JupyterLab"
 	@echo "make benchmark   time soft rank (vs torchsort, torch.sort), the two heads, the data build"
 	@echo "make lock        record the exact versions installed in .venv (requirements-lock.txt)"
 	@echo "make clean       remove .venv and generated caches"
@@ -61,6 +65,12 @@ lab: venv $(STUDENT_MANIFEST)
 
 lab-solutions: venv
 	$(VENV)/bin/jupyter lab notebooks/
+
+site: venv
+	$(PY) docs/build.py $(SITE_ARGS)
+
+explorers: venv
+	$(PY) explorers/serve.py $(EXPLORERS_ARGS)
 
 benchmark: venv
 	$(PY) benchmarks/ranking.py

@@ -10,7 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 STAMP="$VENV/.minis2l-bootstrap"
-HASH="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements-lock.txt" "$ROOT/scripts/bootstrap.sh" | sha256sum | cut -d' ' -f1)"
+HASH="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements-lock.txt" "$ROOT/scripts/bootstrap.sh" \
+    "$ROOT/docs/package-lock.json" | sha256sum | cut -d' ' -f1)"
 
 if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$HASH" && -x "$VENV/bin/python" ]]; then
     exit 0
@@ -56,7 +57,8 @@ mapfile -t DEPS < <("$VPY" - "$ROOT/pyproject.toml" <<'PYEOF'
 import re, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 skip = {"torch", "torchsort", "tinysoundfont"}
-for req in project["dependencies"] + project["optional-dependencies"]["test"]:
+extras = project["optional-dependencies"]
+for req in project["dependencies"] + extras["test"] + extras["site"]:
     if re.split(r"[<>=!~\[ ]", req, maxsplit=1)[0].lower() not in skip:
         print(req)
 PYEOF
@@ -66,6 +68,15 @@ PYEOF
     exit 1
 }
 "${PIP[@]}" --no-deps -e "$ROOT"
+
+# 5. The course website's JavaScript (the widget renderer and MathJax), pinned in
+#    docs/package-lock.json and copied into the site when it is built, so that no page loads
+#    anything from another host. npm reaches the registry here, at setup, never at run time.
+if ! command -v npm >/dev/null; then
+    echo "[bootstrap] npm is missing: install Node.js (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+fi
+npm ci --prefix "$ROOT/docs" --no-audit --no-fund --loglevel=error
 
 echo "$HASH" > "$STAMP"
 echo "[bootstrap] ready: $VENV"
