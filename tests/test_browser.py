@@ -6,9 +6,9 @@ widget as the student would (sliders by keyboard, buttons by click) and asserts 
 sees: the picture changed, the message says what happened, no error output anywhere in the
 notebook, no page error or console error in the browser.
 
-Drives Debian's Chromium (``/usr/bin/chromium``) with PyPI's playwright; ``playwright install``
-is never needed. The Lab server serves a temporary copy of ``notebooks/`` (so no outputs land
-in the repository) in fast mode, and is stopped (its whole process group) at the end.
+Drives Debian's Chromium with PyPI's playwright (``tests/browser_support.py``). The Lab
+server serves a temporary copy of ``notebooks/`` (so no outputs land in the repository) in
+fast mode, and is stopped (its whole process group) at the end.
 Screenshots go to ``artifacts/`` (git-ignored). Skipped only when no Chromium exists, and never
 in CI (``CI`` set): there a missing browser is a failure.
 """
@@ -19,56 +19,18 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
+from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
+
 NB02, NB04 = "02_soft_sort_and_rank.ipynb", "04_spectrogram_shuffling.ipynb"
 NB07 = "07_beyond_audio.ipynb"
 # Printed by a cell the test appends to each notebook's copy; the source holds it split in two.
 FINISHED = "every cell ran: the browser test's last cell."
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _chromium() -> str | None:
-    for name in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.access(name, os.X_OK):
-            return name
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = _chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI: install Debian's chromium (.ci/run does it)")
-        pytest.skip("no Chromium browser on this machine (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +57,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
         path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(value)
-    port = _free_port()
+    port = free_port()
     # A matplotlib config dir of its own: the shared font cache in ~/.cache/matplotlib can list
     # fonts of a removed environment, and the kernel then warns on stderr ("findfont: ...").
     env = dict(
@@ -123,49 +85,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = (root / "lab.log").open("wb")
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: {(root / 'lab.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start: {(root / 'lab.log').read_text()}")
-            time.sleep(0.5)
+    with serving(cmd, f"{url}/api/status", root / "lab.log", env):
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Student:

@@ -1,0 +1,85 @@
+"""What the browser tests share: Debian's Chromium, a free port, a server started and stopped.
+
+The tests drive Debian's Chromium (``/usr/bin/chromium``) with PyPI's playwright;
+``playwright install`` is never needed. The ``chromium`` and ``browser`` fixtures live in
+``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"  # screenshots (git-ignored)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium executable, or None."""
+    for name in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(name, os.X_OK):
+            return name
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    cmd: list[str], url: str, log_path: Path, env: dict[str, str], ready_timeout: float = 60
+) -> Iterator[subprocess.Popen]:
+    """Start ``cmd`` in a process group of its own, wait until ``url`` answers 200, stop it after.
+
+    Raises RuntimeError with the end of the server's log when it exits or does not answer in
+    ``ready_timeout`` seconds. On exit the whole process group gets SIGTERM (SIGKILL after 15 s).
+    """
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[:3]} exited: {log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[:3]} did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
