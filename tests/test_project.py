@@ -23,7 +23,8 @@ def _name(requirement: str) -> str:
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in project["dependencies"]}
-    wanted |= {_name(r) for r in project["optional-dependencies"]["test"]}
+    for extra in ("test", "site"):
+        wanted |= {_name(r) for r in project["optional-dependencies"][extra]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     named = {_name(r) for r in pip_section if not r.startswith("-")}
@@ -42,7 +43,8 @@ def test_version_ranges_admit_the_locked_versions():
             name, version = line.split("==", 1)
             locked[_name(name)] = version.strip()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    reqs = project["dependencies"] + extras["test"] + extras["site"]
     checked = 0
     for text in reqs:
         req = Requirement(text)
