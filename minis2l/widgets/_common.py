@@ -1,5 +1,10 @@
 """Shared pieces of the widgets: the reopen hint, figures as PNG, the callback guard, a shuffle.
 
+The hint above each widget fits where the kernel runs: in JupyterLab it tells a student who
+reopened a notebook to run the cells above (:data:`REOPEN_HINT`); under Voilà (the explorers
+app, ``make explorers``), where there are no cells to run, to reload the page
+(:data:`VOILA_HINT`).
+
 Every widget renders its matplotlib figure to PNG at the size it is shown (:func:`figure_png`,
 ``_pixel_size``) and wraps each callback in ``_guarded``, which records an exception in the
 owner's ``errors``, shows it in the status line and re-raises it when the owner is strict.
@@ -10,6 +15,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,18 +30,34 @@ REOPEN_HINT = (
     "Widget missing, or 'Error displaying widget: model not found'? A widget lives in the "
     "running kernel, not in the saved file: run the cells above (Run > Run All Cells)."
 )
+VOILA_HINT = "Widget missing, or not answering? Reload the page: it starts the explorer afresh."
 _WIDE = {"description_width": "initial"}  # show a control's label in full, beside it
+
+
+def under_voila() -> bool:
+    """Whether this kernel serves a Voilà page.
+
+    Voilà sets ``SERVER_SOFTWARE=voila/<version>`` in the environment of a kernel it starts
+    for a page, and ``VOILA_PREHEAT`` in that of a preheated one (which gets the page's
+    request only after it has run the notebook).
+    """
+    return os.environ.get("SERVER_SOFTWARE", "").startswith("voila/") or bool(
+        os.environ.get("VOILA_PREHEAT")
+    )
 
 
 def display_with_hint(widget: W.Widget) -> None:
     """Display ``widget`` after a one-line hint that survives in the saved notebook.
 
     After a notebook is reopened its widgets are gone (they live in the kernel), and JupyterLab
-    shows only "model not found"; the hint tells the student to run the cells above.
+    shows only "model not found"; the hint tells the student to run the cells above. Under
+    Voilà it says to reload the page instead. It has the class ``minis2l-reopen-hint`` (the
+    course website hides it).
     """
     from IPython.display import HTML, display
 
-    hint = f"<p class='minis2l-reopen-hint' style='color:#777;margin:0'>{REOPEN_HINT}</p>"
+    text = VOILA_HINT if under_voila() else REOPEN_HINT
+    hint = f"<p class='minis2l-reopen-hint' style='color:#777;margin:0'>{text}</p>"
     display(HTML(hint))
     display(widget)
 
