@@ -75,7 +75,7 @@ def voila_command(port: int, pool_size: int) -> list[str]:
         "--classic_tree=True",  # the project template's plain HTML home page
         # Only the widget manager: the other installed JupyterLab extensions (nbgrader, the
         # Notebook app's) fail to load in Voilà and fill the console with errors.
-        f"--VoilaConfiguration.extension_allowlist={WIDGET_EXTENSIONS!r}",
+        *(f"--VoilaConfiguration.extension_allowlist={name}" for name in WIDGET_EXTENSIONS),
         f"--preheat_kernel={pool_size > 0}",
         f"--pool_size={max(pool_size, 0)}",
     ]
