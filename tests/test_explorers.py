@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from minis2l.widgets._common import REOPEN_HINT, VOILA_HINT
+from minis2l.widgets._common import REOPEN_HINT, VOILA_HINT, under_voila
 from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
 
 NB02, NB04 = "02_eps_explorer.ipynb", "04_shuffle_listen_solve.ipynb"
@@ -130,6 +130,26 @@ def _visit(browser, app: str, path: str, name: str, drive) -> None:
         raise
     finally:
         me.page.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "voila"),
+    [
+        ({}, False),  # JupyterLab, nbclient, a script
+        ({"SERVER_SOFTWARE": "gunicorn/23"}, False),
+        ({"SERVER_SOFTWARE": "voila/0.5.13"}, True),  # a kernel started for a page
+        ({"VOILA_PREHEAT": "True"}, True),  # a preheated kernel, before its page is asked for
+    ],
+)
+def test_the_hint_knows_voila(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], voila: bool
+) -> None:
+    """The widgets tell Voilà's kernels (either kind) from the others by their environment."""
+    for name in ("SERVER_SOFTWARE", "VOILA_PREHEAT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert under_voila() is voila
 
 
 def test_home_page_links_every_explorer(app: str, browser) -> None:
