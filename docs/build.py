@@ -63,13 +63,14 @@ DEFAULT_TIMEOUT_S = 1800  # per cell; a busy 2-core machine ran notebook 05 for 
 FAST_TIMEOUT_S = 600
 SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
 
-# What the site serves from docs/node_modules, under _static/vendor/: the widget renderer without
-# require.js (embed.js, not embed-amd.js, whose fonts 404) and MathJax 3's TeX-to-HTML bundle with
-# the fonts, TeX extensions, menu and accessibility parts it loads on demand.
+# What the site serves from docs/node_modules, under _static/vendor/ (glob patterns): the widget
+# renderer without require.js (embed.js, not embed-amd.js) with the Font Awesome files it loads
+# from its own folder, and MathJax 3's TeX-to-HTML bundle with the fonts, TeX extensions, menu
+# and accessibility parts it loads on demand.
 VENDOR = {
     "html-manager": (
         "@jupyter-widgets/html-manager/dist",
-        ["embed.js", "embed.js.LICENSE.txt"],
+        ["embed.js", "embed.js.LICENSE.txt", "*.woff2", "*.woff", "*.ttf", "*.eot", "*.svg"],
     ),
     "mathjax": (
         "mathjax/es5",
@@ -359,13 +360,13 @@ def copy_vendored(static: Path, node_modules: Path = NODE_MODULES) -> None:
     for name, (folder, entries) in VENDOR.items():
         base = node_modules / folder
         for entry in entries:
-            source = base / entry
-            if not source.exists():
+            found = sorted(base.glob(entry))
+            if not found:
                 raise SiteError(
-                    f"{source} is missing: run `make venv` (its `npm ci --prefix docs` installs "
-                    "the widget renderer and MathJax pinned in docs/package-lock.json)"
+                    f"{base / entry} is missing: run `make venv` (its `npm ci --prefix docs` "
+                    "installs the widget renderer and MathJax pinned in docs/package-lock.json)"
                 )
-            sources = [source] if source.is_file() else sorted(source.rglob("*"))
+            sources = [f for source in found for f in [source, *source.rglob("*")]]
             for file in (f for f in sources if f.is_file()):
                 target = static / "vendor" / name / file.relative_to(base)
                 if not target.is_file() or target.stat().st_size != file.stat().st_size:
