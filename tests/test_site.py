@@ -15,6 +15,8 @@ nothing changed it takes seconds. Screenshots go to ``artifacts/`` (git-ignored)
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -23,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
@@ -77,6 +80,70 @@ INSPECT_JS = """async () => {
     text: document.documentElement.textContent,
   };
 }"""
+
+
+@functools.cache
+def load_build() -> ModuleType:
+    """``docs/build.py`` as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("minis2l_site_build", ROOT / "docs" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_site_notebooks_fold_solutions_and_leave_out_hidden_tests() -> None:
+    """The prepared notebooks: solutions tagged to fold, marker lines and hidden tests gone,
+    the stamp in jupyter-cache's key, the source notebook untouched."""
+    build = load_build()
+    stamp = {"fast": True, "library": "x"}
+    for path in NOTEBOOKS:
+        source = json.loads(path.read_text(encoding="utf-8"))
+        before = json.dumps(source)
+        nb = build.site_notebook(source, path.name, stamp)
+        assert json.dumps(source) == before, f"{path.name}: the source notebook was modified"
+        text = json.dumps(nb)
+        assert not [m for m in MARKERS if m in text], path.name
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code[0]["metadata"]["minis2l_site"] == stamp
+        assert not any(c["outputs"] for c in code), f"{path.name}: outputs kept"
+        for ex in find_exercises(source, name=path.name):
+            cell = nb["cells"][ex.solution_index]
+            assert "hide-input" in cell["metadata"]["tags"], f"{ex.name}: not folded"
+            assert cell["metadata"]["mystnb"]["code_prompt_show"] == "Show solution"
+            answer = _region(cell_source(source["cells"][ex.solution_index]), *MARKERS[:2])
+            assert all(line in cell["source"] for line in answer), f"{ex.name}: code lost"
+            tests = cell_source(source["cells"][ex.tests_index])
+            kept = nb["cells"][ex.tests_index]["source"]
+            assert tests.split(BEGIN_HIDDEN)[0].strip() in kept, f"{ex.name}: visible tests lost"
+            assert len(kept) < len(tests), f"{ex.name}: hidden tests kept"
+
+
+def test_links_point_at_pages_of_the_site() -> None:
+    """Links to pages become links relative to the page; links to other files their text."""
+    build = load_build()
+    pages = {"course/syllabus.md": "course/syllabus.md", "results/image/results.md": "results.md"}
+    text = (
+        "[the syllabus](syllabus.md#a-6-week-module), [image](../results/image/results.md), "
+        "[`exercises/`](exercises/), [paper](https://arxiv.org/abs/2103.09879), [here](#top)"
+    )
+    got = build.rewrite_links(text, "course/instructor_guide.md", "course/guide.md", pages)
+    assert got == (
+        "[the syllabus](syllabus.md#a-6-week-module), [image](../results.md), `exercises/`, "
+        "[paper](https://arxiv.org/abs/2103.09879), [here](#top)"
+    )
+
+
+def test_instructor_guide_folds_every_section() -> None:
+    """Every ``##`` section of the guide is folded behind a closed toggle; its heading stays."""
+    build = load_build()
+    guide = "# Guide\n\nIntro.\n\n---\n\n## 01 · One\n\n**1.** An answer.\n\n## Rubric\n\nA.\n"
+    page = build.instructor_guide_page(guide)
+    assert "---" not in page.splitlines()
+    assert "## 01 · One\n\n::::{answers} Show the answers\n\n**1.** An answer.\n\n::::" in page
+    assert "## Rubric\n\n::::{answers} Show the rubric\n\nA.\n::::" in page
+    assert page.count("::::{answers}") == 2 and page.rstrip().endswith("::::")
 
 
 @pytest.fixture(scope="module")
