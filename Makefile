@@ -40,8 +40,9 @@ study-vision: venv
 	$(PY) -m minis2l demo --modality image --workers 2 --out results/image
 	$(PY) -m minis2l demo --modality video --workers 2 --out results/video
 
+# Two workers (pytest-xdist); a browser test module runs whole in one (conftest.py).
 test: venv
-	MINIS2L_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)
+	MINIS2L_FAST=1 $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 assignments: venv
 	$(PY) -m minis2l assignments $(ASSIGNMENTS_ARGS)

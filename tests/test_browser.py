@@ -26,6 +26,8 @@ import pytest
 
 from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
 
+pytestmark = pytest.mark.xdist_group("jupyterlab")  # one Lab server for the module's tests
+
 NB02, NB04 = "02_soft_sort_and_rank.ipynb", "04_spectrogram_shuffling.ipynb"
 NB07 = "07_beyond_audio.ipynb"
 # Printed by a cell the test appends to each notebook's copy; the source holds it split in two.
