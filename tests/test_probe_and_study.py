@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,7 @@ def check_results_schema(results: dict, seeds: int, modality: str = "audio") -> 
         )
     else:
         assert cfg["source"] and all(n > 0 for n in cfg["counts"].values())
+        assert not re.search(r"/(usr|home|root|tmp|work|opt)/", cfg["source"]), cfg["source"]
     assert cfg["command"] and cfg["code_version"].startswith("minis2l")
     if cfg.get("data") is not None:  # inside the repository: recorded relative to it
         assert not Path(cfg["data"]).is_absolute(), cfg["data"]

@@ -114,7 +114,7 @@ def read_image_dir(directory: str | Path) -> ImageSource:
         for p in paths.values()
     ]
     return ImageSource(
-        name=f"Fashion-MNIST ({directory})",
+        name=f"Fashion-MNIST (IDX files from {directory.name}/)",  # no machine path
         train=(arrays["train_images"], arrays["train_labels"].astype(np.int64)),
         test=(arrays["test_images"], arrays["test_labels"].astype(np.int64)),
         classes=IMAGE_CLASSES,
