@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,7 +53,7 @@ def prepare(fast: bool) -> None:
     from minis2l.data import build_dataset
 
     t0 = time.perf_counter()
-    print("preparing the explorers' data and models (once; later starts take seconds) ...")
+    print("preparing the explorers' data and models (once; then in seconds) ...", flush=True)
     build_dataset(fast=fast, verbose=False)
     for modality in ("image", "video"):
         rank_model(modality, fast, verbose=True)
@@ -87,6 +88,16 @@ def voila_env() -> dict[str, str]:
     env = dict(os.environ)
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(TEMPLATES), env.get("JUPYTER_PATH")]))
     return env
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on ``HOST:port``."""
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -124,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "(default %(default)s)",
     )
     args = parser.parse_args(argv)
+    if not port_free(args.port):
+        parser.error(f"port {args.port} on {HOST} is in use: choose another with --port")
     from minis2l.config import fast_mode, set_fast_mode
 
     if args.fast:

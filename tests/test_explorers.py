@@ -120,7 +120,8 @@ def _changes(locator, before: str, timeout: float = 30_000) -> str:
 
 
 def _visit(browser, app: str, path: str, name: str, drive) -> None:
-    """Open ``path``, run ``drive(visitor)``, then check the page is clean; close it."""
+    """Open ``path``, run ``drive(visitor)``, then check the page is clean; close it as a tab
+    is closed (Voilà then shuts the page's kernel down)."""
     me = Visitor(browser, app, path, name)
     try:
         drive(me)
@@ -129,7 +130,7 @@ def _visit(browser, app: str, path: str, name: str, drive) -> None:
         me.shot("failure")
         raise
     finally:
-        me.page.close()
+        me.page.close(run_before_unload=True)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_home_page_links_every_explorer(app: str, browser) -> None:
         me.page.wait_for_load_state("load")
         assert me.problems == [], "\n".join(me.problems)
     finally:
-        me.page.close()
+        me.page.close(run_before_unload=True)
 
 
 def test_shuffle_explorer(app: str, browser) -> None:
