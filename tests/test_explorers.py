@@ -15,6 +15,7 @@ to ``artifacts/`` (git-ignored). Skipped only when no Chromium exists, and never
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -29,6 +30,12 @@ from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
 NB02, NB04 = "02_eps_explorer.ipynb", "04_shuffle_listen_solve.ipynb"
 NB07_TILES, NB07_CLIPS = "07a_tile_puzzle.ipynb", "07b_clip_player.ipynb"
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+WIDGETS = {  # each page's notebook and the widget it shows
+    NB02: "EpsExplorer",
+    NB04: "ShuffleExplorer",
+    NB07_TILES: "TilePuzzle",
+    NB07_CLIPS: "ClipShuffle",
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +138,21 @@ def _visit(browser, app: str, path: str, name: str, drive) -> None:
         raise
     finally:
         me.page.close(run_before_unload=True)
+
+
+@pytest.mark.parametrize("name", sorted(WIDGETS))
+def test_explorer_notebooks_are_lean_and_clean(name: str) -> None:
+    """Each page's notebook imports its finished widget from minis2l.widgets, and is committed
+    without outputs; the folder holds no other notebook (the home page lists them all)."""
+    assert sorted(p.name for p in (ROOT / "explorers").glob("*.ipynb")) == sorted(WIDGETS)
+    nb = json.loads((ROOT / "explorers" / name).read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        assert cell["outputs"] == [] and cell["execution_count"] is None, f"{name} was run"
+    assert "widgets" not in nb["metadata"], f"{name} stores widget state"
+    source = "\n".join("".join(c["source"]) for c in code)
+    assert f"from minis2l.widgets import {WIDGETS[name]}" in source
+    assert "def " not in source and "class " not in source, "no code of its own"
 
 
 @pytest.mark.parametrize(
