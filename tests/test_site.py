@@ -57,6 +57,7 @@ INSPECT_JS = """async () => {
   prose.querySelectorAll("pre, code, script, style, mjx-container").forEach((e) => e.remove());
   const visible = (e) => e.checkVisibility();
   return {
+    theme: document.documentElement.dataset.theme,
     images: [...document.images].map((i) => [i.src.slice(0, 80), i.complete, i.naturalWidth]),
     math: document.querySelectorAll(".math").length,
     untypeset: [...document.querySelectorAll(".math")]
@@ -243,7 +244,7 @@ def test_the_site_has_every_page_and_the_vendored_scripts(site: Path) -> None:
 
 def test_every_page_works_offline(reports: dict[str, dict[str, Any]]) -> None:
     """Every page: no error, no outside request, images decoded, formulas typeset, no machine
-    path, no nbgrader marker, no reopen hint in view."""
+    path, no nbgrader marker, no reopen hint in view, light mode."""
     failures: dict[str, list[str]] = {}
     for rel, info in reports.items():
         problems = list(info["problems"])
@@ -255,6 +256,8 @@ def test_every_page_works_offline(reports: dict[str, dict[str, Any]]) -> None:
             problems += [f"marker {m!r} in the page" for m in MARKERS if m in where]
         if info["hints"]:
             problems.append("the widgets' reopen hint is visible")
+        if info["theme"] != "light":
+            problems.append(f"theme {info['theme']!r}, not the light mode the site sets")
         if problems:
             failures[rel] = sorted(set(problems))
     assert not failures, json.dumps(failures, indent=1)[:8000]
