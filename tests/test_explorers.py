@@ -126,6 +126,14 @@ def _changes(locator, before: str, timeout: float = 30_000) -> str:
     return _src(locator)
 
 
+def _shows_another_picture(locator, pixels: bytes, timeout: float = 30) -> None:
+    """Wait until the element's screenshot differs from ``pixels`` (what the user sees)."""
+    deadline = time.monotonic() + timeout
+    while locator.screenshot() == pixels:
+        assert time.monotonic() < deadline, "the picture the user sees did not change"
+        time.sleep(0.2)
+
+
 def _visit(browser, app: str, path: str, name: str, drive) -> None:
     """Open ``path``, run ``drive(visitor)``, then check the page is clean; close it as a tab
     is closed (Voilà then shuts the page's kernel down)."""
@@ -300,11 +308,12 @@ def test_clip_player(app: str, browser) -> None:
         status = clip.locator(".minis2l-puzzle-status")
         expect(status).to_contain_text(re.compile(r"the model put \d of 8 frames in place"))
         _changes(strips, ssrc)
-        fsrc = _changes(frame, fsrc)
+        _changes(frame, fsrc)
+        first = frame.screenshot()
         clip.locator(".minis2l-frame-slider .noUi-handle").focus()
         me.page.keyboard.press("End")
         expect(clip.locator(".minis2l-frame-slider .widget-readout")).to_have_text("7")
-        _changes(frame, fsrc)
+        _shows_another_picture(frame, first)
         me.shot("clip")
 
     _visit(browser, app, f"voila/render/{NB07_CLIPS}", "07b", drive)
