@@ -76,6 +76,7 @@ INSPECT_JS = """async () => {
       summary: d.querySelector("summary").textContent, open: d.open,
       codeVisible: [...d.querySelectorAll("pre")].some(visible),
     })),
+    answers: [...document.querySelectorAll("details.minis2l-answers")].map((d) => d.open),
     visiblePre: [...document.querySelectorAll("pre")].filter(visible).map((p) => p.textContent),
     allPre: [...document.querySelectorAll("pre")].map((p) => p.textContent),
     text: document.documentElement.textContent,
@@ -309,3 +310,13 @@ def test_notebook_page_shows_outputs_without_solutions(
         for line in _region(tests, BEGIN_HIDDEN, END_HIDDEN):
             if line not in elsewhere:
                 assert line not in info["text"], f"{ex.name}: hidden test on the page: {line!r}"
+
+
+def test_instructor_guide_answers_are_folded(reports: dict[str, dict[str, Any]]) -> None:
+    """Each section of the instructor guide's page is behind a toggle that is closed."""
+    guide = ROOT / "course" / "instructor_guide.md"
+    if not guide.is_file():
+        pytest.skip("no instructor guide in course/")
+    sections = [line for line in guide.read_text("utf-8").splitlines() if line.startswith("## ")]
+    answers = reports["course/instructor_guide.html"]["answers"]
+    assert len(answers) == len(sections) and not any(answers), answers
