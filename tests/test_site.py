@@ -35,6 +35,8 @@ from minis2l.assignments import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SO
 from minis2l.assignments.exercises import cell_source, find_exercises
 from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
 
+pytestmark = pytest.mark.xdist_group("site")  # one site build for the module's tests
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WIDGET_PAGES = {"02_soft_sort_and_rank", "04_spectrogram_shuffling", "07_beyond_audio"}
 AUDIO_PAGES = {"04_spectrogram_shuffling"}
