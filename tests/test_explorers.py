@@ -27,6 +27,8 @@ import pytest
 from minis2l.widgets._common import REOPEN_HINT, VOILA_HINT, under_voila
 from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
 
+pytestmark = pytest.mark.xdist_group("explorers")  # one app server for the module's tests
+
 NB02, NB04 = "02_eps_explorer.ipynb", "04_shuffle_listen_solve.ipynb"
 NB07_TILES, NB07_CLIPS = "07a_tile_puzzle.ipynb", "07b_clip_player.ipynb"
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
