@@ -83,3 +83,27 @@ def serving(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
         log.close()
+
+
+def image_src(locator) -> str:
+    """The ``src`` of an image element (a data: or blob: URL for a widget's picture)."""
+    return locator.get_attribute("src") or ""
+
+
+def src_changes(locator, before: str, timeout: float = 30_000) -> str:
+    """Wait until the image's ``src`` differs from ``before``; return the new one."""
+    from playwright.sync_api import expect
+
+    expect(locator).not_to_have_attribute("src", before, timeout=timeout)
+    return image_src(locator)
+
+
+def shows_another_picture(locator, pixels: bytes, timeout: float = 30) -> None:
+    """Wait until the element's screenshot differs from ``pixels`` (what the user sees).
+
+    A new ``src`` is not always a new picture on screen (it can change twice for one frame).
+    """
+    deadline = time.monotonic() + timeout
+    while locator.screenshot() == pixels:
+        assert time.monotonic() < deadline, "the picture the user sees did not change"
+        time.sleep(0.2)

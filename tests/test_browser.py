@@ -24,7 +24,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
+from tests.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    free_port,
+    image_src,
+    serving,
+    shows_another_picture,
+    src_changes,
+)
 
 pytestmark = pytest.mark.xdist_group("jupyterlab")  # one Lab server for the module's tests
 
@@ -168,18 +176,6 @@ class Student:
         assert self.problems == [], "\n".join(self.problems)
 
 
-def _src(locator) -> str:
-    return locator.get_attribute("src") or ""
-
-
-def _changes(locator, before: str, timeout: float = 30_000) -> str:
-    """Wait until the image's ``src`` differs from ``before``; return the new one."""
-    from playwright.sync_api import expect
-
-    expect(locator).not_to_have_attribute("src", before, timeout=timeout)
-    return _src(locator)
-
-
 def test_patch_explorer_in_jupyterlab(lab: str, browser) -> None:
     """Notebook 04: run it, then K to both ends, every patch kind, 2-D with a prime K,
     shuffle, audio, solve mode with a wrong and a right answer."""
@@ -206,40 +202,40 @@ def test_patch_explorer_in_jupyterlab(lab: str, browser) -> None:
             int(image.get_attribute("height")),
         ), "the picture is shown at the size it was drawn (crisp, not stretched)"
         me.shot("start")
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
 
         # K slider to both ends, by keyboard as a student would.
         handle.focus()
         page.keyboard.press("End")
         expect(readout).to_have_text("12")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         expect(status).to_contain_text("perm = [")
         page.keyboard.press("Home")
         expect(readout).to_have_text("2")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         for _ in range(5):  # up to the prime K = 7
             page.keyboard.press("ArrowRight")
         expect(readout).to_have_text("7")
-        src = _changes(image, src)
+        src = src_changes(image, src)
 
         # Every patch kind; 2-D with the prime K moves K to a grid and says so.
         kinds = explorer.locator(".minis2l-kind")
         kinds.get_by_role("button", name="freq", exact=True).click()
-        src = _changes(image, src)
+        src = src_changes(image, src)
         expect(status).to_contain_text("shuffled")
         kinds.get_by_role("button", name="2d", exact=True).click()
         expect(status).to_contain_text("K = 7 is prime")
         expect(status).to_contain_text("K is now 6")
         expect(readout).to_have_text("6")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         me.shot("2d_prime")
         kinds.get_by_role("button", name="time", exact=True).click()
-        src = _changes(image, src)
+        src = src_changes(image, src)
         expect(status).not_to_contain_text("prime")
 
         # Shuffle: a new picture, and the players get the new sound.
         explorer.locator(".minis2l-shuffle-button").click()
-        src = _changes(image, src)
+        src = src_changes(image, src)
         expect(explorer.locator(".minis2l-audio-status")).to_contain_text("audio ready")
         for player in ("original", "shuffled"):
             audio = explorer.locator(f".minis2l-audio-{player}")
@@ -254,17 +250,17 @@ def test_patch_explorer_in_jupyterlab(lab: str, browser) -> None:
         for _ in range(3):
             page.keyboard.press("ArrowRight")
         expect(readout).to_have_text("5")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         explorer.locator(".minis2l-solve input[type='checkbox']").check()
         expect(status).to_contain_text("0 of 5 patches placed")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         buttons = explorer.locator(".minis2l-patch-button")
         expect(buttons).to_have_count(5)
         for k in range(5):
             buttons.nth(k).click()
             expect(buttons.nth(k)).to_be_disabled()
         expect(status).to_contain_text("Not yet")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         me.shot("solve_wrong")
         explorer.locator(".minis2l-undo-button").click()
         expect(status).to_contain_text("4 of 5")
@@ -312,15 +308,15 @@ def test_eps_explorer_left_on_kl_then_the_check_cell(lab: str, browser) -> None:
         expect(explorer).to_contain_text("input x = [0.4, -1.1, 2, 0.9, -0.3, 1.45]")
         status = explorer.locator(".minis2l-eps-status")
         expect(status).to_contain_text("ε = 1, l2")
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
         explorer.get_by_role("button", name="kl", exact=True).click()
         expect(status).to_contain_text("ε = 1, kl")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         explorer.locator(".minis2l-eps-slider .noUi-handle").focus()
         page.keyboard.press("End")
         expect(explorer.locator(".minis2l-eps-slider .widget-readout")).to_have_text("100")
         expect(status).to_contain_text("ε = 100, kl")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         assert image.screenshot() != pixels, "the picture the student sees did not change"
         me.shot("kl")
 
@@ -353,19 +349,19 @@ def test_tile_puzzle_and_clip_player_in_jupyterlab(lab: str, browser) -> None:
         status = puzzle.locator(".minis2l-puzzle-status")
         expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
         expect(status).to_contain_text("the model put")  # the check cell solved one
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
         puzzle.locator(".minis2l-puzzle-shuffle").click()
         expect(status).to_contain_text("Shuffled")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         puzzle.locator(".minis2l-puzzle-solve").click()
         expect(status).to_contain_text(re.compile(r"the model put \d of 9 tiles in place"))
-        src = _changes(image, src)
+        src = src_changes(image, src)
         assert image.screenshot() != pixels, "the picture the student sees did not change"
         item = puzzle.locator(".minis2l-puzzle-item input")
         item.fill("5")
         item.press("Enter")
         expect(status).to_contain_text("Shuffled")  # another image: the answer is cleared
-        src = _changes(image, src)
+        src = src_changes(image, src)
         me.shot("tiles")
 
         clip = page.locator(".minis2l-clip-shuffle").first
@@ -374,17 +370,18 @@ def test_tile_puzzle_and_clip_player_in_jupyterlab(lab: str, browser) -> None:
         strips = clip.locator(".minis2l-puzzle-image")
         cstatus = clip.locator(".minis2l-puzzle-status")
         expect(frame).to_have_attribute("src", re.compile(r"^(blob|data):"))
-        fsrc, ssrc = _src(frame), _src(strips)
+        fsrc, ssrc = image_src(frame), image_src(strips)
         clip.locator(".minis2l-puzzle-shuffle").click()
-        ssrc = _changes(strips, ssrc)
+        ssrc = src_changes(strips, ssrc)
         clip.locator(".minis2l-puzzle-solve").click()
         expect(cstatus).to_contain_text(re.compile(r"the model put \d of 8 frames in place"))
-        ssrc = _changes(strips, ssrc)
-        fsrc = _changes(frame, fsrc)
+        ssrc = src_changes(strips, ssrc)
+        src_changes(frame, fsrc)
+        first = frame.screenshot()
         clip.locator(".minis2l-frame-slider .noUi-handle").focus()
         page.keyboard.press("End")
         expect(clip.locator(".minis2l-frame-slider .widget-readout")).to_have_text("7")
-        fsrc = _changes(frame, fsrc)
+        shows_another_picture(frame, first)
         me.shot("clip")
         me.wait_idle()
         me.assert_no_errors()

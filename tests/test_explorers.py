@@ -25,7 +25,15 @@ from collections.abc import Iterator
 import pytest
 
 from minis2l.widgets._common import REOPEN_HINT, VOILA_HINT, under_voila
-from tests.browser_support import ARTIFACTS, ROOT, free_port, serving
+from tests.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    free_port,
+    image_src,
+    serving,
+    shows_another_picture,
+    src_changes,
+)
 
 pytestmark = pytest.mark.xdist_group("explorers")  # one app server for the module's tests
 
@@ -116,26 +124,6 @@ class Visitor:
         assert self.problems == [], "\n".join(self.problems)
 
 
-def _src(locator) -> str:
-    return locator.get_attribute("src") or ""
-
-
-def _changes(locator, before: str, timeout: float = 30_000) -> str:
-    """Wait until the image's ``src`` differs from ``before``; return the new one."""
-    from playwright.sync_api import expect
-
-    expect(locator).not_to_have_attribute("src", before, timeout=timeout)
-    return _src(locator)
-
-
-def _shows_another_picture(locator, pixels: bytes, timeout: float = 30) -> None:
-    """Wait until the element's screenshot differs from ``pixels`` (what the user sees)."""
-    deadline = time.monotonic() + timeout
-    while locator.screenshot() == pixels:
-        assert time.monotonic() < deadline, "the picture the user sees did not change"
-        time.sleep(0.2)
-
-
 def _visit(browser, app: str, path: str, name: str, drive) -> None:
     """Open ``path``, run ``drive(visitor)``, then check the page is clean; close it as a tab
     is closed (Voilà then shuts the page's kernel down)."""
@@ -213,20 +201,20 @@ def test_shuffle_explorer(app: str, browser) -> None:
         readout = explorer.locator(".minis2l-k-slider .widget-readout")
         handle = explorer.locator(".minis2l-k-slider .noUi-handle")
         expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
         handle.focus()
         page.keyboard.press("End")
         expect(readout).to_have_text("12")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         page.keyboard.press("Home")
         expect(readout).to_have_text("2")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         page.keyboard.press("ArrowRight")
         expect(readout).to_have_text("3")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         explorer.locator(".minis2l-shuffle-button").click()
         expect(status).to_contain_text("perm = [")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         assert image.screenshot() != pixels, "the picture the user sees did not change"
         # K = 2 has one puzzle, [1, 0]: clicking slot 1 then slot 0 solves it.
         handle.focus()
@@ -238,10 +226,10 @@ def test_shuffle_explorer(app: str, browser) -> None:
         expect(buttons).to_have_count(2)
         buttons.nth(1).click()
         expect(status).to_contain_text("1 of 2")
-        src = _src(image)
+        src = image_src(image)
         buttons.nth(0).click()
         expect(status).to_contain_text("Solved!")
-        _changes(image, src)
+        src_changes(image, src)
         me.shot("solved")
 
     _visit(browser, app, f"voila/render/{NB04}", "04", drive)
@@ -257,15 +245,15 @@ def test_eps_explorer(app: str, browser) -> None:
         status = explorer.locator(".minis2l-eps-status")
         expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
         expect(status).to_contain_text("ε = 1, l2")
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
         explorer.get_by_role("button", name="kl", exact=True).click()
         expect(status).to_contain_text("ε = 1, kl")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         explorer.locator(".minis2l-eps-slider .noUi-handle").focus()
         me.page.keyboard.press("End")
         expect(explorer.locator(".minis2l-eps-slider .widget-readout")).to_have_text("100")
         expect(status).to_contain_text("ε = 100, kl")
-        _changes(image, src)
+        src_changes(image, src)
         assert image.screenshot() != pixels, "the picture the user sees did not change"
         me.shot("kl")
 
@@ -281,13 +269,13 @@ def test_tile_puzzle(app: str, browser) -> None:
         image = puzzle.locator(".minis2l-puzzle-image")
         status = puzzle.locator(".minis2l-puzzle-status")
         expect(image).to_have_attribute("src", re.compile(r"^(blob|data):"))
-        src, pixels = _src(image), image.screenshot()
+        src, pixels = image_src(image), image.screenshot()
         puzzle.locator(".minis2l-puzzle-shuffle").click()
         expect(status).to_contain_text("Shuffled")
-        src = _changes(image, src)
+        src = src_changes(image, src)
         puzzle.locator(".minis2l-puzzle-solve").click()
         expect(status).to_contain_text(re.compile(r"the model put \d of 9 tiles in place"))
-        _changes(image, src)
+        src_changes(image, src)
         assert image.screenshot() != pixels, "the picture the user sees did not change"
         me.shot("tiles")
 
@@ -303,19 +291,19 @@ def test_clip_player(app: str, browser) -> None:
         frame = clip.locator(".minis2l-frame-image")
         strips = clip.locator(".minis2l-puzzle-image")
         expect(frame).to_have_attribute("src", re.compile(r"^(blob|data):"))
-        fsrc, ssrc = _src(frame), _src(strips)
+        fsrc, ssrc = image_src(frame), image_src(strips)
         clip.locator(".minis2l-puzzle-shuffle").click()
-        ssrc = _changes(strips, ssrc)
+        ssrc = src_changes(strips, ssrc)
         clip.locator(".minis2l-puzzle-solve").click()
         status = clip.locator(".minis2l-puzzle-status")
         expect(status).to_contain_text(re.compile(r"the model put \d of 8 frames in place"))
-        _changes(strips, ssrc)
-        _changes(frame, fsrc)
+        src_changes(strips, ssrc)
+        src_changes(frame, fsrc)
         first = frame.screenshot()
         clip.locator(".minis2l-frame-slider .noUi-handle").focus()
         me.page.keyboard.press("End")
         expect(clip.locator(".minis2l-frame-slider .widget-readout")).to_have_text("7")
-        _shows_another_picture(frame, first)
+        shows_another_picture(frame, first)
         me.shot("clip")
 
     _visit(browser, app, f"voila/render/{NB07_CLIPS}", "07b", drive)
