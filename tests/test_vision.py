@@ -68,6 +68,9 @@ def test_read_idx_round_trips_gzipped_and_plain(tmp_path):
         (b"not gzip at all", "cannot decompress"),
         (gzip.compress(_idx_bytes(np.zeros((4, 28, 28))))[:-12], "cannot decompress"),
     ],
+    # ids that name the fault: gzip stamps the time into its bytes, and pytest-xdist needs
+    # every worker to collect the same test names
+    ids=["bad-magic", "short-data", "truncated-header", "not-gzip", "cut-gzip"],
 )
 def test_corrupt_idx_files_get_an_error_naming_the_file(tmp_path, payload, message):
     path = tmp_path / "train-images-idx3-ubyte.gz"
