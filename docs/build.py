@@ -137,16 +137,12 @@ def default_root(fast: bool) -> Path:
     return DOCS / "_build" / "fast" if fast else DOCS / "_build"
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` unless it already holds it (Sphinx rereads changed files only).
-
-    Returns True when the file was written.
-    """
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` unless it already holds it (Sphinx rereads changed files only)."""
     if path.is_file() and path.read_bytes() == data:
-        return False
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return True
 
 
 def library_fingerprint(root: Path = ROOT) -> str:
@@ -312,11 +308,8 @@ def results_page(root: Path = ROOT) -> tuple[str, dict[str, Path]]:
     return "\n".join(parts) + "\n", plots
 
 
-def prepare_sources(src: Path, fast: bool, root: Path = ROOT) -> list[Path]:
+def prepare_sources(src: Path, fast: bool, root: Path = ROOT) -> None:
     """Write the site's pages into ``src`` (only those that changed); remove stale pages.
-
-    Returns:
-        The notebooks written or rewritten (their cache entry may be missing).
 
     Raises:
         SiteError: a notebook's exercises break the format, or a study's report is missing.
@@ -344,11 +337,11 @@ def prepare_sources(src: Path, fast: bool, root: Path = ROOT) -> list[Path]:
     results, plots = results_page(root)
     files["results.md"] = results.encode()
     files |= {site: path.read_bytes() for site, path in plots.items()}
-    written = [src / name for name, data in files.items() if write_if_changed(src / name, data)]
+    for name, data in files.items():
+        write_if_changed(src / name, data)
     for page in [*src.rglob("*.md"), *src.rglob("*.ipynb"), *src.rglob("*.png")]:
         if page.relative_to(src).as_posix() not in files and "jupyter_execute" not in page.parts:
             page.unlink()
-    return [p for p in written if p.suffix == ".ipynb"]
 
 
 def copy_vendored(static: Path, node_modules: Path = NODE_MODULES) -> None:

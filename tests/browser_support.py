@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"  # screenshots (git-ignored)
+# A cell's error output, as JupyterLab and Voila draw it.
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

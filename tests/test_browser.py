@@ -27,6 +27,7 @@ import pytest
 from tests.browser_support import (
     ARTIFACTS,
     ROOT,
+    STDERR,
     free_port,
     image_src,
     serving,
@@ -40,7 +41,6 @@ NB02, NB04 = "02_soft_sort_and_rank.ipynb", "04_spectrogram_shuffling.ipynb"
 NB07 = "07_beyond_audio.ipynb"
 # Printed by a cell the test appends to each notebook's copy; the source holds it split in two.
 FINISHED = "every cell ran: the browser test's last cell."
-STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from minis2l.widgets._common import REOPEN_HINT, VOILA_HINT, under_voila
 from tests.browser_support import (
     ARTIFACTS,
     ROOT,
+    STDERR,
     free_port,
     image_src,
     serving,
@@ -39,7 +40,6 @@ pytestmark = pytest.mark.xdist_group("explorers")  # one app server for the modu
 
 NB02, NB04 = "02_eps_explorer.ipynb", "04_shuffle_listen_solve.ipynb"
 NB07_TILES, NB07_CLIPS = "07a_tile_puzzle.ipynb", "07b_clip_player.ipynb"
-STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 WIDGETS = {  # each page's notebook and the widget it shows
     NB02: "EpsExplorer",
     NB04: "ShuffleExplorer",
