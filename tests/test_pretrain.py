@@ -3,6 +3,7 @@ with one process, and bad requests get one-line errors without touching files.""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,7 +131,49 @@ def test_jigsaw_runs_and_beats_chance(tmp_path):
         progress=False,
     )
     assert ckpt["perm_set"].shape == (10, 4)
-    assert ckpt["metrics"][-1]["valid_exact"] > 0.2  # chance is 1/10
+    last = ckpt["metrics"][-1]
+    assert last["valid_own_exact"] > 0.2  # on its own set: chance is 1/10
+    # On shuffles from all 4! = 24 it can only be right on those in its set of 10.
+    assert last["valid_exact"] <= 10 / 24 + 0.1  # (+ sampling noise of the held-out set)
+
+
+def test_rank_and_jigsaw_are_scored_on_the_same_puzzles():
+    """evaluate() shuffles from all K! for both heads (jigsaw answering with the member of its
+    set it predicts), and scores jigsaw on its own set apart; recomputed by hand here."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    torch.manual_seed(0)
+    n, k, x = 60, 4, torch.randn(60, 64, 63)
+    perm_set = P.fixed_permutation_set(6, k, seed=0)
+    rcfg = PretrainConfig(num_patches=k, fast=True)
+    jcfg = PretrainConfig(method="jigsaw", num_patches=k, perm_set_size=6, fast=True)
+    rmodel, jmodel = build_model(rcfg).eval(), build_model(jcfg).eval()
+    cpu = torch.device("cpu")
+    rank = evaluate(rmodel, rcfg, x, None, cpu, batch_size=16)
+    jig = evaluate(jmodel, jcfg, x, perm_set, cpu, batch_size=16)
+    puzzles, _ = epoch_shuffles(rcfg, n, -1, None)  # from all K!
+    assert torch.equal(puzzles, epoch_shuffles(jcfg, n, -1, None)[0])  # the same for jigsaw
+    own, _ = epoch_shuffles(jcfg, n, -1, perm_set)
+    pieces = P.split_patches(x, k, "freq")
+    rows = torch.arange(n)[:, None]
+    with torch.no_grad():  # slot j holds patch perms[j], whose rank is perms[j] + 1
+        rank_pred = rmodel(pieces[rows, puzzles]).argsort(-1).argsort(-1) + 1.0
+        jig_pred = perm_set[jmodel(pieces[rows, puzzles]).argmax(-1)] + 1.0
+        own_pred = perm_set[jmodel(pieces[rows, own]).argmax(-1)] + 1.0
+    own_scores = {name[4:]: v for name, v in jig.items() if name.startswith("own_")}
+    for got, pred, perms in (
+        (rank, rank_pred, puzzles),
+        (jig, jig_pred, puzzles),
+        (own_scores, own_pred, own),
+    ):
+        hits = pred == perms + 1.0
+        assert got["exact"] == pytest.approx(hits.all(-1).float().mean().item())
+        assert got["per_position"] == pytest.approx(hits.float().mean().item())
+        rho = [scipy_stats.spearmanr(a, b).statistic for a, b in zip(pred, perms, strict=True)]
+        assert got["spearman"] == pytest.approx(float(np.mean(rho)), abs=1e-5)
+    # Jigsaw can only be exactly right on the puzzles that lie in its set.
+    in_set = (puzzles[:, None, :] == perm_set[None]).all(-1).any(-1).float().mean().item()
+    assert jig["exact"] <= in_set
+    assert math.isnan(rank["own_exact"]) and math.isnan(rank["accuracy"])
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):

@@ -161,6 +161,26 @@ def check_results_schema(results: dict, seeds: int, modality: str = "audio") -> 
         assert not Path(cfg["data"]).is_absolute(), cfg["data"]
     assert results["curves"].keys() == {"jigsaw", "rank", "supervised"}
     assert all(len(runs) == seeds for runs in results["curves"].values())
+    check_pretext_schema(results["pretext"], seeds, cfg["num_patches"])
+
+
+def check_pretext_schema(pretext: dict, seeds: int, num_patches: int) -> None:
+    """``pretext[method]["all_perms"]`` for rank and jigsaw (the same puzzles from all K!),
+    ``pretext["jigsaw"]["own_set"]``, each metric ``{"mean", "std", "runs"}`` over seeds."""
+    metrics = {"exact", "per_position", "spearman"}
+    assert pretext.keys() == {"rank", "jigsaw"}
+    assert pretext["rank"].keys() == {"all_perms"}
+    assert pretext["jigsaw"].keys() == {"all_perms", "own_set"}
+    for by_set in pretext.values():
+        for r in by_set.values():
+            assert r.keys() == metrics
+            for name, s in r.items():
+                assert s.keys() == {"mean", "std", "runs"} and len(s["runs"]) == seeds
+                assert s["mean"] == pytest.approx(np.mean(s["runs"]))
+                low = -1 if name == "spearman" else 0
+                assert all(low <= v <= 1 for v in s["runs"]), (name, s)
+            # Every piece in place implies every position right: exact <= per position.
+            assert r["exact"]["mean"] <= r["per_position"]["mean"] + 1e-9
 
 
 def test_repo_relative_names_no_machine_folder(tmp_path):

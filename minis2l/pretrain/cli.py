@@ -148,8 +148,10 @@ def run(args: argparse.Namespace) -> int:
             summary = f"valid supervised accuracy {last['valid_accuracy']:.3f}"
         else:
             summary = (
-                f"valid exact-reorder {last['valid_exact']:.3f}, "
+                f"valid, shuffles from all K!: exact-reorder {last['valid_exact']:.3f}, "
                 f"Spearman {last['valid_spearman']:.3f}"
             )
+            if cfg.method == "jigsaw":
+                summary += f"; on its own set: exact {last['valid_own_exact']:.3f}"
         print(f"done: {args.out}/checkpoint.pt; {summary}")
     return 0

@@ -36,6 +36,10 @@ METRIC_FIELDS = (
     "valid_loss",
     "valid_exact",
     "valid_spearman",
+    "valid_per_position",
+    "valid_own_exact",
+    "valid_own_per_position",
+    "valid_own_spearman",
     "valid_accuracy",
     "lr",
     "seconds",
@@ -241,9 +245,9 @@ class _Trainer:
             if run.rank == 0 and run.progress:
                 tqdm.write(
                     f"epoch {epoch + 1}/{cfg.epochs}: train {metrics['train_loss']:.4f}, valid "
-                    f"{valid['loss']:.4f}, exact {valid['exact']:.3f}, spearman "
-                    f"{valid['spearman']:.3f}, accuracy {valid['accuracy']:.3f} "
-                    f"({metrics['seconds']:.1f} s)"
+                    f"{valid['loss']:.4f}, all K!: exact {valid['exact']:.3f}, spearman "
+                    f"{valid['spearman']:.3f}; own set exact {valid['own_exact']:.3f}; "
+                    f"accuracy {valid['accuracy']:.3f} ({metrics['seconds']:.1f} s)"
                 )
         self.bar.close()
         return ckpt
