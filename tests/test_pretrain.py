@@ -3,6 +3,7 @@ with one process, and bad requests get one-line errors without touching files.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -28,6 +29,7 @@ from minis2l.pretrain import (
     pretrain,
     spearman,
 )
+from minis2l.ranking import hard_rank
 
 ENV = dict(os.environ, MINIS2L_FAST="1")
 
@@ -292,3 +294,34 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path):
     result = _cli("--out", str(tmp_path))
     assert result.returncode == 2 and "--resume" in result.stderr
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"precious"
+
+
+def test_the_rank_head_has_no_bias_and_older_checkpoints_still_load(tmp_path):
+    """Soft rank ignores a shift common to all K scores, so the rank head has no bias; an older
+    checkpoint's bias is dropped on loading, which leaves every rank as it was."""
+    torch.manual_seed(0)
+    cfg = PretrainConfig(num_patches=4, fast=True)
+    model = build_model(cfg).eval()
+    assert model.head.bias is None
+    assert "head.bias" not in model.state_dict()
+    assert build_model(PretrainConfig(method="jigsaw", fast=True)).head.bias is not None
+    old = model.state_dict() | {"head.bias": torch.tensor([3.0])}  # as an older minis2l wrote
+    fresh = build_model(cfg).eval()
+    fresh.load_state_dict(old)  # strict: the bias is the only key dropped
+    pieces = P.split_patches(torch.randn(5, 64, 63), 4, "freq")
+    with torch.no_grad():
+        scores = fresh(pieces)
+        biased = torch.nn.functional.linear(
+            fresh.context(fresh.encode_patches(pieces)), old["head.weight"], old["head.bias"]
+        ).squeeze(-1)
+    torch.testing.assert_close(biased - scores, torch.full_like(scores, 3.0))
+    torch.testing.assert_close(hard_rank(biased), hard_rank(scores))
+    # A run written with a biased head cannot resume exactly: refused, nothing touched.
+    pretrain(dataclasses.replace(cfg, epochs=1), tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    ckpt["model"]["head.bias"] = torch.zeros(1)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    stamp = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    with pytest.raises(ValueError, match="bias"):
+        pretrain(dataclasses.replace(cfg, epochs=2), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp

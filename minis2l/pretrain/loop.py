@@ -143,6 +143,12 @@ class _Run:
                 raise ValueError("--resume needs --out DIR holding the run to continue")
             state = load_checkpoint(out / "checkpoint.pt")
             stored = PretrainConfig.from_dict(state["config"])
+            if stored.method == "rank" and "head.bias" in state["model"]:
+                raise ValueError(
+                    f"{out} was trained by an older minis2l whose rank head had a bias: its "
+                    "weights still load (load_pretrained), but its training cannot be resumed "
+                    "exactly; start a new run with --overwrite"
+                )
             stored.epochs = max(resume_epochs or 0, stored.epochs)
             stored.device = cfg.device
             cfg = stored

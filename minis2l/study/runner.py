@@ -46,10 +46,18 @@ def load_data(cfg: StudyConfig, progress: bool) -> Items:
     )
 
 
+#: Bumped whenever a job's result changes for the same config and data (a model or a metric
+#: changes), so that a study never reuses results of older code. 2: the rank head lost its
+#: bias, and the pretext is scored on the same puzzles for both heads.
+RESULT_FORMAT = 2
+
+
 def job_key(cfg: StudyConfig, items: Items) -> str:
-    """What a saved job result must match to be reused: the config and the data's contents."""
+    """What a saved job result must match to be reused: the config, the data's contents and
+    :data:`RESULT_FORMAT`."""
     blob = json.dumps(
-        {"cfg": asdict(cfg) | {"device": None}, "data": items.fingerprint}, sort_keys=True
+        {"cfg": asdict(cfg) | {"device": None}, "data": items.fingerprint, "format": RESULT_FORMAT},
+        sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
