@@ -41,7 +41,9 @@ class StudyConfig:
     (default: Debian's). ``probe_subsets``: label subsets averaged at 1 %.
     ``finetune_fractions``: label fractions of the fine-tuning regimes (empty: none). ``fast``
     uses the fast-mode data set. ``ablations``: the patch-type ablation and the layer probes
-    (for modalities with :attr:`~minis2l.modality.Modality.ablation_kinds`).
+    (for modalities with :attr:`~minis2l.modality.Modality.ablation_kinds`). ``methods``: the
+    encoders each seed trains (the study reads all four; the permutation sweep fewer);
+    ``probe_fractions``: the label fractions of the linear probes.
     """
 
     scale: str = "demo"
@@ -62,6 +64,8 @@ class StudyConfig:
     lr: float = 2e-3
     finetune_fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])
     images: str | None = None
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    probe_fractions: list[float] = field(default_factory=lambda: list(PROBE_FRACTIONS))
 
     def __post_init__(self) -> None:
         if isinstance(self.finetune, dict):
@@ -80,6 +84,12 @@ class StudyConfig:
                     f"{name} is for the {M.taking(name)} modality, not {self.modality} "
                     f"(got {getattr(self, name)!r})"
                 )
+        self.methods = list(self.methods)
+        self.probe_fractions = [float(f) for f in self.probe_fractions]
+        if not self.methods or not set(self.methods) <= set(METHODS):
+            raise ValueError(f"methods must be some of {METHODS}, got {self.methods!r}")
+        if not self.probe_fractions or not all(0 < f <= 1 for f in self.probe_fractions):
+            raise ValueError(f"probe_fractions must be in (0, 1], got {self.probe_fractions!r}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         if self.epochs < 1:
