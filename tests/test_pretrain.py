@@ -25,6 +25,7 @@ from minis2l.pretrain import (
     build_model,
     epoch_shuffles,
     evaluate,
+    levelled_off,
     pretext_loss,
     pretrain,
     spearman,
@@ -325,3 +326,20 @@ def test_the_rank_head_has_no_bias_and_older_checkpoints_still_load(tmp_path):
     with pytest.raises(ValueError, match="bias"):
         pretrain(dataclasses.replace(cfg, epochs=2), tmp_path, resume=True, progress=False)
     assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_plateau_stops_a_run_once_its_valid_metric_levels_off(tmp_path):
+    """With ``plateau``, training stops once the valid Spearman gains less than it in an
+    epoch; the decision reads the history only, so a resumed run stops at the same place."""
+    cfg = PretrainConfig(num_patches=4, fast=True, epochs=5, plateau=1.0)  # no epoch gains 1
+    ckpt = pretrain(cfg, tmp_path, progress=False)
+    assert len(ckpt["metrics"]) == 2  # two epochs are needed to see a gain
+    assert ckpt["epoch"] == 1
+    history = [{"valid_spearman": 0.5}, {"valid_spearman": 0.52}]
+    assert levelled_off(dataclasses.replace(cfg, plateau=0.05), history)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.01), history)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=None), history)
+    again = pretrain(cfg, tmp_path, resume=True, progress=False)  # levelled off: nothing more
+    assert len(again["metrics"]) == 2
+    with pytest.raises(ValueError, match="plateau"):
+        PretrainConfig(plateau=-0.1)

@@ -281,6 +281,17 @@ def test_the_study_hands_each_encoder_its_pretraining_config():
     assert cfg.pretrain_config("jigsaw", "time", 0, None).method == "jigsaw"
 
 
+def test_jigsaw_can_have_a_pretraining_budget_of_its_own():
+    cfg = study.StudyConfig.for_scale("fast", jigsaw_epochs=5, jigsaw_lr=1e-3, plateau=0.01)
+    jig = cfg.pretrain_config("jigsaw", "freq", 0, None)
+    assert (jig.epochs, jig.lr, jig.plateau) == (5, 1e-3, 0.01)
+    for method in ("rank", "random", "supervised"):
+        other = cfg.pretrain_config(method, "freq", 0, None)
+        assert (other.epochs, other.lr, other.plateau) == (cfg.epochs, cfg.lr, 0.01)
+    with pytest.raises(ValueError, match="jigsaw_epochs"):
+        study.StudyConfig.for_scale("fast", jigsaw_epochs=0)
+
+
 def test_study_and_pretraining_never_ask_which_modality_they_run():
     """Everything specific to a modality comes from minis2l.modality (or its loader)."""
     package = ROOT / "minis2l"

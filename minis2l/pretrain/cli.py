@@ -89,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "cpu", "cuda", "mps"],
         help="default %(default)s: CUDA, then MPS, then CPU",
     )
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help="stop before --epochs once the valid Spearman (accuracy for supervised) gains less "
+        "than GAIN in an epoch (default: train every epoch)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     _add_file_arguments(parser)
 

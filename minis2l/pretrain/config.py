@@ -24,7 +24,10 @@ class PretrainConfig:
     ``jitter`` left at None take the modality's defaults (:data:`minis2l.modality.MODALITIES`).
     ``data``: where the modality's loader finds the items (a built note data set, a folder of
     IDX files; None: its default source). ``soundfont``: an option of the audio loader (the
-    SoundFont its default data set is built from).
+    SoundFont its default data set is built from). ``plateau``: stop before ``epochs`` once the
+    valid metric (Spearman on shuffles from all K! for the pretexts, accuracy for supervised)
+    gained less than this over the last epoch (None: train every epoch; the learning-rate
+    schedule still spans ``epochs``, so set ``epochs`` to the most you would train).
     """
 
     method: str = "rank"
@@ -46,6 +49,7 @@ class PretrainConfig:
     fast: bool = False
     data: str | None = None
     soundfont: str | None = None
+    plateau: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs is None:
@@ -71,6 +75,8 @@ class PretrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.method == "jigsaw" and self.num_perms() < 2:
             raise ValueError("the jigsaw head needs a permutation set of at least 2")
+        if self.plateau is not None and not self.plateau >= 0:
+            raise ValueError(f"plateau must be at least 0 (or None), got {self.plateau}")
         if self.jitter < 0:
             raise ValueError(f"jitter must be at least 0, got {self.jitter}")
         for name in set(LOADER_OPTIONS) - set(self.loader_options()):

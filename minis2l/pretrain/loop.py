@@ -80,6 +80,16 @@ def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def levelled_off(cfg: PretrainConfig, history: list[dict[str, Any]]) -> bool:
+    """Whether a run with ``cfg.plateau`` stops here: its valid metric (Spearman for the
+    pretexts, accuracy for supervised) gained less than ``plateau`` over the last epoch. A
+    function of the history only, so a resumed run stops where an uninterrupted one did."""
+    if cfg.plateau is None or len(history) < 2:
+        return False
+    key = "valid_accuracy" if cfg.method == "supervised" else "valid_spearman"
+    return history[-1][key] - history[-2][key] < cfg.plateau
+
+
 def pretrain(
     cfg: PretrainConfig,
     out: str | Path | None = None,
@@ -234,6 +244,8 @@ class _Trainer:
         )
         ckpt: dict[str, Any] = run.state or {}
         for epoch in range(self.first_epoch, cfg.epochs):
+            if levelled_off(cfg, self.history):
+                break
             t0 = time.perf_counter()
             metrics = {"epoch": epoch + 1, "train_loss": self.epoch(epoch, total_steps)}
             valid = evaluate(

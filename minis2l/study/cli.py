@@ -15,7 +15,16 @@ from minis2l.study.pipeline import run_study
 from minis2l.study.report import results_markdown
 
 #: Options that override a scale's setting of the same name when given.
-_OVERRIDES = ("seeds", "patches", "num_patches", "perm_set_size", "epochs")
+_OVERRIDES = (
+    "seeds",
+    "patches",
+    "num_patches",
+    "perm_set_size",
+    "epochs",
+    "plateau",
+    "jigsaw_epochs",
+    "jigsaw_lr",
+)
 
 
 def _each(attr: str) -> str:
@@ -70,6 +79,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--epochs", type=int, metavar="N", help="pretraining epochs (default: the scale's)"
+    )
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help="stop each encoder's pretraining (at most --epochs) once its valid metric gains "
+        "less than GAIN in an epoch (default: every epoch)",
+    )
+    parser.add_argument(
+        "--jigsaw-epochs",
+        type=int,
+        metavar="N",
+        help="jigsaw's own pretraining epochs (default: the study's)",
+    )
+    parser.add_argument(
+        "--jigsaw-lr",
+        type=float,
+        metavar="LR",
+        help="jigsaw's own learning rate (default: the study's)",
     )
     parser.add_argument(
         "--device",

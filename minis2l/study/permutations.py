@@ -98,6 +98,7 @@ class SweepConfig:
     lr: float = 2e-3
     fast: bool = False
     device: str = "auto"
+    plateau: float | None = None
 
     def __post_init__(self) -> None:
         self.num_patches = sorted(int(k) for k in self.num_patches)
@@ -153,7 +154,7 @@ class SweepConfig:
     def study_config(self, k: int, p: int, methods: list[str]) -> StudyConfig:
         """The :class:`StudyConfig` of one point: probes only, no ablations."""
         shared = ("modality", "patches", "seeds", "epochs", "soundfonts", "pitch_step")
-        shared += ("batch_size", "lr", "fast", "device", "probe_fractions")
+        shared += ("batch_size", "lr", "fast", "device", "probe_fractions", "plateau")
         return StudyConfig(
             **{name: getattr(self, name) for name in shared},
             scale=f"permutations-{self.scale}",
@@ -309,6 +310,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, metavar="N", help="seeds (default: the scale's)")
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs (default: the scale's)")
     parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help="stop each pretraining (at most --epochs) once its valid metric gains less than "
+        "GAIN in an epoch (default: every epoch)",
+    )
+    parser.add_argument(
         "--device",
         default="auto",
         choices=["auto", "cpu", "cuda", "mps"],
@@ -329,7 +337,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         scale = args.scale or ("fast" if fast_mode() else "default")
-        overrides = {k: getattr(args, k) for k in ("seeds", "epochs") if getattr(args, k)}
+        names = ("seeds", "epochs", "plateau")
+        overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
         cfg = SweepConfig.for_scale(scale, device=args.device, **overrides)
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
