@@ -32,6 +32,29 @@ def _each(attr: str) -> str:
     return ", ".join(f"{m.name} {getattr(m, attr)}" for m in M.MODALITIES.values())
 
 
+def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that change how long the encoders train: the plateau stop, jigsaw's own budget."""
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help="stop each encoder's pretraining (at most --epochs) once its valid metric gains "
+        "less than GAIN in an epoch (default: every epoch)",
+    )
+    parser.add_argument(
+        "--jigsaw-epochs",
+        type=int,
+        metavar="N",
+        help="jigsaw's own pretraining epochs (default: the study's)",
+    )
+    parser.add_argument(
+        "--jigsaw-lr",
+        type=float,
+        metavar="LR",
+        help="jigsaw's own learning rate (default: the study's)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m minis2l demo``."""
     scales = "; ".join(f"{m.name}: {', '.join(m.scales)}" for m in M.MODALITIES.values())
@@ -80,25 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, metavar="N", help="pretraining epochs (default: the scale's)"
     )
-    parser.add_argument(
-        "--plateau",
-        type=float,
-        metavar="GAIN",
-        help="stop each encoder's pretraining (at most --epochs) once its valid metric gains "
-        "less than GAIN in an epoch (default: every epoch)",
-    )
-    parser.add_argument(
-        "--jigsaw-epochs",
-        type=int,
-        metavar="N",
-        help="jigsaw's own pretraining epochs (default: the study's)",
-    )
-    parser.add_argument(
-        "--jigsaw-lr",
-        type=float,
-        metavar="LR",
-        help="jigsaw's own learning rate (default: the study's)",
-    )
+    _add_budget_arguments(parser)
     parser.add_argument(
         "--device",
         default=StudyConfig.device,
