@@ -50,6 +50,12 @@ from minis2l.study.stats import paired_difference, summary
 
 #: The sweep's scales. ``default`` is what ``make study-permutations`` runs (the whole pool,
 #: about 2 hours on 2 cores); ``fast`` is a smoke test of the whole pipeline (a minute or two).
+#: The default's budget, estimated: 14 trained encoders per seed (rank and jigsaw at 5 K,
+#: jigsaw at 2 more set sizes, supervised at 2 K) x 3 seeds = 42, each 4 epochs of the
+#: 20 641 pool notes (35 s per epoch for the training steps alone on one thread, measured at
+#: K = 4 to 16, P up to 1 000: the cost does not grow with K; 70-86 s per epoch with validation
+#: in the full study's run on a shared machine) plus about 30 s of embedding and probes: 42 x
+#: 170-370 s on 2 workers, 60-130 min, plus idle workers at points with 3 jobs.
 SWEEP_SCALES: dict[str, dict[str, Any]] = {
     "fast": {
         "num_patches": [3, 4],
