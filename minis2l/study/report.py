@@ -220,6 +220,11 @@ def pretext_table(pretext: dict[str, Any], num_patches: int, perm_set_size: int)
     on its own set of P (a different, easier task), with its chance: Markdown lines."""
     k = num_patches
     p = min(perm_set_size, math.factorial(k))
+    if any("all_perms" not in r for r in pretext.values()):  # results of older code
+        return [
+            "Recorded before both heads were scored on the same puzzles (rank on shuffles from "
+            "all K!, jigsaw on its own set): run the study again for comparable numbers."
+        ]
     lines = [
         f"Rank and jigsaw are scored on the same held-out shuffles, drawn from all K! = "
         f"{math.factorial(k)}; jigsaw answers with the member of its set it predicts. Its "
