@@ -329,17 +329,22 @@ def test_the_rank_head_has_no_bias_and_older_checkpoints_still_load(tmp_path):
 
 
 def test_plateau_stops_a_run_once_its_valid_metric_levels_off(tmp_path):
-    """With ``plateau``, training stops once the valid Spearman gains less than it in an
-    epoch; the decision reads the history only, so a resumed run stops at the same place."""
+    """With ``plateau``, training stops once two epochs in a row fail to beat the best before
+    them by it; the decision reads the history only, so a resumed run stops at the same place."""
     cfg = PretrainConfig(num_patches=4, fast=True, epochs=5, plateau=1.0)  # no epoch gains 1
     ckpt = pretrain(cfg, tmp_path, progress=False)
-    assert len(ckpt["metrics"]) == 2  # two epochs are needed to see a gain
-    assert ckpt["epoch"] == 1
-    history = [{"valid_spearman": 0.5}, {"valid_spearman": 0.52}]
-    assert levelled_off(dataclasses.replace(cfg, plateau=0.05), history)
-    assert not levelled_off(dataclasses.replace(cfg, plateau=0.01), history)
-    assert not levelled_off(dataclasses.replace(cfg, plateau=None), history)
+    assert len(ckpt["metrics"]) == 3  # one epoch to compare with, two of patience
+    assert ckpt["epoch"] == 2
+    rising = [{"valid_spearman": v} for v in (0.5, 0.52, 0.55)]
+    assert levelled_off(dataclasses.replace(cfg, plateau=0.06), rising)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.04), rising)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=None), rising)
+    dip = [{"valid_spearman": v} for v in (0.5, 0.6, 0.59, 0.7)]  # one epoch's dip is not a stop
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.002), dip[:3])
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.002), dip)
+    flat = [{"valid_spearman": v} for v in (0.5, 0.6, 0.59, 0.601)]
+    assert levelled_off(dataclasses.replace(cfg, plateau=0.002), flat)
     again = pretrain(cfg, tmp_path, resume=True, progress=False)  # levelled off: nothing more
-    assert len(again["metrics"]) == 2
+    assert len(again["metrics"]) == 3
     with pytest.raises(ValueError, match="plateau"):
         PretrainConfig(plateau=-0.1)

@@ -9,7 +9,7 @@ from dataclasses import fields
 
 from minis2l import modality as M
 from minis2l.config import fast_mode
-from minis2l.pretrain.config import PretrainConfig
+from minis2l.pretrain.config import PLATEAU_HELP, PretrainConfig
 from minis2l.pretrain.loop import pretrain
 
 _DEFAULTS = {f.name: f.default for f in fields(PretrainConfig)}
@@ -93,8 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plateau",
         type=float,
         metavar="GAIN",
-        help="stop before --epochs once the valid Spearman (accuracy for supervised) gains less "
-        "than GAIN in an epoch (default: train every epoch)",
+        help=PLATEAU_HELP,
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     _add_file_arguments(parser)

@@ -16,6 +16,12 @@ from minis2l.models import METHODS, PermutationModel
 LOADER_OPTIONS = ("soundfont",)
 
 
+PLATEAU_HELP = (  # the --plateau option of every command that pretrains
+    "stop before --epochs once two epochs in a row fail to beat the best valid metric before "
+    "them (Spearman; accuracy for supervised) by GAIN (default: train every epoch)"
+)
+
+
 @dataclass
 class PretrainConfig:
     """Everything that defines a pretraining run (stored in ``config.json`` and checkpoints).
@@ -26,7 +32,7 @@ class PretrainConfig:
     IDX files; None: its default source). ``soundfont``: an option of the audio loader (the
     SoundFont its default data set is built from). ``plateau``: stop before ``epochs`` once the
     valid metric (Spearman on shuffles from all K! for the pretexts, accuracy for supervised)
-    gained less than this over the last epoch (None: train every epoch; the learning-rate
+    has not beaten its best by this much for two epochs (None: train every epoch; the learning-rate
     schedule still spans ``epochs``, so set ``epochs`` to the most you would train).
     """
 

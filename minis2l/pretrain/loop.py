@@ -80,14 +80,21 @@ def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+PLATEAU_PATIENCE = 2  # epochs without a gain of ``plateau`` over the best before them
+
+
 def levelled_off(cfg: PretrainConfig, history: list[dict[str, Any]]) -> bool:
-    """Whether a run with ``cfg.plateau`` stops here: its valid metric (Spearman for the
-    pretexts, accuracy for supervised) gained less than ``plateau`` over the last epoch. A
-    function of the history only, so a resumed run stops where an uninterrupted one did."""
-    if cfg.plateau is None or len(history) < 2:
+    """Whether a run with ``cfg.plateau`` stops here: over the last :data:`PLATEAU_PATIENCE`
+    epochs its valid metric (Spearman for the pretexts, accuracy for supervised) never beat the
+    best of the epochs before them by ``plateau`` or more. Patience, because one epoch's dip is
+    noise (a run's valid Spearman can fall while its exact reorders still rise). A function of
+    the history only, so a resumed run stops where an uninterrupted one did."""
+    if cfg.plateau is None or len(history) <= PLATEAU_PATIENCE:
         return False
     key = "valid_accuracy" if cfg.method == "supervised" else "valid_spearman"
-    return history[-1][key] - history[-2][key] < cfg.plateau
+    before = max(h[key] for h in history[:-PLATEAU_PATIENCE])
+    recent = max(h[key] for h in history[-PLATEAU_PATIENCE:])
+    return recent - before < cfg.plateau
 
 
 def pretrain(

@@ -10,6 +10,7 @@ from typing import Any
 from minis2l import modality as M
 from minis2l.config import fast_mode
 from minis2l.patches import KINDS
+from minis2l.pretrain.config import PLATEAU_HELP
 from minis2l.study.config import SCALES, StudyConfig
 from minis2l.study.pipeline import run_study
 from minis2l.study.report import results_markdown
@@ -38,8 +39,7 @@ def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
         "--plateau",
         type=float,
         metavar="GAIN",
-        help="stop each encoder's pretraining (at most --epochs) once its valid metric gains "
-        "less than GAIN in an epoch (default: every epoch)",
+        help=PLATEAU_HELP,
     )
     parser.add_argument(
         "--jigsaw-epochs",

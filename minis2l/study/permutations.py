@@ -42,6 +42,7 @@ from minis2l import modality as M
 from minis2l import patches as P
 from minis2l.config import fast_mode, repo_relative
 from minis2l.io import atomic_write, save_json
+from minis2l.pretrain.config import PLATEAU_HELP
 from minis2l.study.assemble import pretext_summary
 from minis2l.study.config import StudyConfig
 from minis2l.study.pipeline import code_version
@@ -319,8 +320,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plateau",
         type=float,
         metavar="GAIN",
-        help="stop each pretraining (at most --epochs) once its valid metric gains less than "
-        "GAIN in an epoch (default: every epoch)",
+        help=PLATEAU_HELP,
     )
     parser.add_argument(
         "--device",
