@@ -1,6 +1,6 @@
 # Every target bootstraps .venv/ itself (scripts/bootstrap.sh), so on a fresh machine
 # `make demo` and `make test` are the only commands needed.
-.PHONY: help venv demo study study-vision test assignments student lab lab-solutions site explorers \
+.PHONY: help venv demo study study-vision study-permutations test assignments student lab lab-solutions site explorers \
 	benchmark lock clean
 
 VENV := .venv
@@ -12,6 +12,8 @@ help:
 	@echo "make study       the full audio study on the whole SoundFont pool (<= 90 min on 2 cores),"
 	@echo "                 then the image and video studies: results/, results/image, results/video"
 	@echo "make study-vision  only the image and video studies (a few minutes each)"
+	@echo "make study-permutations  rank against jigsaw as K grows (about 2 h on 2 cores,"
+	@echo "                 resumable): results/permutations"
 	@echo "make test        set up .venv if needed, then run every test (library, notebooks, lint)"
 	@echo "make assignments  build the nbgrader course and student releases in assignments/"
 	@echo "make lab         set up .venv if needed, build the student edition in student/ when"
@@ -39,6 +41,9 @@ study: venv
 study-vision: venv
 	$(PY) -m minis2l demo --modality image --workers 2 --out results/image
 	$(PY) -m minis2l demo --modality video --workers 2 --out results/video
+
+study-permutations: venv
+	$(PY) -m minis2l permutations --workers 2 --out results/permutations $(PERMUTATIONS_ARGS)
 
 # Two workers (pytest-xdist); a browser test module runs whole in one (conftest.py).
 test: venv

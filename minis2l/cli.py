@@ -36,6 +36,12 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "The main job: build the data, pretrain every method, probe, and write the results "
         "table and plots.",
     ),
+    "permutations": (
+        "rank against jigsaw as K grows: the permutation sweep",
+        "Sweep K (frequency patches) and jigsaw's fixed-set size: rank, jigsaw and the "
+        "references at each point, linear probes, paired differences with 95 % intervals "
+        "(make study-permutations writes results/permutations).",
+    ),
     "assignments": (
         "build nbgrader student releases from the notebooks",
         "Build an nbgrader course directory from the notebooks and generate student releases.",
@@ -54,6 +60,7 @@ _IMPLEMENTED: dict[str, str] = {
     "pretrain": "minis2l.pretrain",
     "probe": "minis2l.probe",
     "demo": "minis2l.study",
+    "permutations": "minis2l.study.permutations",
     "assignments": "minis2l.assignments.cli",
     "student": "minis2l.assignments.student",
 }

@@ -9,7 +9,9 @@
   the shuffled patches carries no information), and one of two linear heads:
 
   - ``"rank"``: one score per patch; trained with ``soft_rank(scores)`` against the true ranks,
-    so every one of the K! permutations is a training target;
+    so every one of the K! permutations is a training target. Its linear layer has no bias:
+    the soft rank ignores a shift common to all K scores, so a bias would get no gradient
+    beyond rounding noise, which Adam would then amplify into drift;
   - ``"jigsaw"``: the K patch vectors concatenated, then P logits: which of a fixed set of P
     permutations was applied (Noroozi & Favaro, 2016).
 
@@ -127,10 +129,17 @@ class PermutationModel(nn.Module):
                 dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True
             )
         if method == "rank":
-            self.head = nn.Linear(dim, 1)
+            self.head = nn.Linear(dim, 1, bias=False)  # a common shift leaves ranks unchanged
         else:
             out = num_perms if method == "jigsaw" else num_classes
             self.head = nn.Linear(num_patches * dim, out)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Load weights; a rank head's bias from an older checkpoint is dropped, which changes
+        every score of an item by the same amount and so leaves every rank as it was."""
+        if self.method == "rank":
+            state_dict.pop(prefix + "head.bias", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """``(B, K, h, w)`` -> ``(B, K, dim)``."""

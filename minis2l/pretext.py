@@ -10,9 +10,15 @@ Each item (a note's log-mel, an image, a clip's film strip) is cut into K pieces
   the model classifies which one (cross-entropy);
 * ``"supervised"``: the reference; nothing is shuffled and the model classifies the item.
 
-Held-out metrics (:func:`evaluate`, the same shuffles every epoch): the loss, exact-reorder
-accuracy (every piece put back in place; chance is 1/K! for rank, 1/P for jigsaw) and the
-Spearman correlation between predicted and true positions.
+Held-out metrics (:func:`evaluate`, the same shuffles every epoch): the loss on the method's own
+task, then **the same puzzles for every method**: shuffles drawn from all K! (a function of the
+seed only, so rank and jigsaw of one seed see the very same ones), scored by exact reorder
+(every piece put back in place; chance 1/K!), per-position accuracy (pieces in place; chance
+1/K) and the Spearman correlation between predicted and true positions (chance 0). Jigsaw
+answers with the member of its set that it predicts, so on all K! its exact reorder is at most
+the share of held-out shuffles that lie in its set (about P/K!). Jigsaw is also scored on
+shuffles from its own set (``own_*``: exact chance 1/P), a separate number that is not
+comparable with rank's.
 
 All randomness of epoch ``e`` comes from generators seeded with ``(seed, e)``
 (:func:`epoch_shuffles`, :func:`epoch_offsets`), so every process of a distributed run and
@@ -106,6 +112,36 @@ def spearman(pred_ranks: torch.Tensor, true_ranks: torch.Tensor) -> torch.Tensor
     return 1 - 6 * d2 / (k * (k * k - 1))
 
 
+#: The metrics :func:`evaluate` reports for every puzzle set (all K!, and jigsaw's own set).
+PUZZLE_METRICS = ("exact", "per_position", "spearman")
+
+
+def _score_puzzles(
+    model: torch.nn.Module,
+    cfg: PretrainConfig,
+    x: torch.Tensor,
+    perms: torch.Tensor,
+    perm_set: torch.Tensor | None,
+    device: torch.device,
+    batch_size: int,
+) -> dict[str, float]:
+    """Mean exact reorder, per-position accuracy and Spearman of ``model`` on ``x`` shuffled
+    with ``perms`` (B, K), whatever set the permutations come from."""
+    total = dict.fromkeys(PUZZLE_METRICS, 0.0)
+    for lo in range(0, len(x), batch_size):
+        xb = x[lo : lo + batch_size].to(device)
+        pb = perms[lo : lo + batch_size].to(device)
+        pieces = P.cut_pieces(xb, cfg.num_patches, cfg.patches, cfg.jitter, perm=pb)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=xb.is_cuda):
+            out = model(pieces).float()
+        pred = predicted_ranks(cfg, out, perm_set)
+        true = P.target_ranks(pb, pred.dtype)
+        total["exact"] += (pred == true).all(-1).float().sum().item()
+        total["per_position"] += (pred == true).float().mean(-1).sum().item()
+        total["spearman"] += spearman(pred, true).sum().item()
+    return {k: v / max(len(x), 1) for k, v in total.items()}
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -116,37 +152,39 @@ def evaluate(
     batch_size: int = 256,
     labels: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Held-out loss, exact-reorder accuracy and Spearman correlation on fixed shuffles.
+    """Held-out metrics on fixed shuffles (the module doc says which).
 
-    For ``"supervised"`` the last two are NaN and ``accuracy`` is the supervised task's
-    accuracy (``labels`` holds that task's labels of ``x``); for the pretext methods
-    ``accuracy`` is NaN.
+    Returns ``loss`` (on the method's own task: all K! for rank, its set for jigsaw),
+    ``exact``, ``per_position`` and ``spearman`` on shuffles from all K! (the same for rank and
+    jigsaw of one seed), ``own_exact``, ``own_per_position`` and ``own_spearman`` on shuffles
+    from jigsaw's own set (NaN for rank), and ``accuracy``: the supervised task's accuracy for
+    ``"supervised"`` (``labels`` holds that task's labels of ``x``; the puzzle metrics are then
+    NaN), NaN for the pretext methods.
     """
     supervised = cfg.method == "supervised"
     if supervised and labels is None:
         raise ValueError("evaluate needs the labels of x to score the supervised method")
+    nan = float("nan")
+    result = {"loss": 0.0, "accuracy": nan}
+    result |= {k: nan for k in PUZZLE_METRICS} | {f"own_{k}": nan for k in PUZZLE_METRICS}
     model.eval()
-    perms, targets = epoch_shuffles(cfg, len(x), -1, perm_set)
+    perms, targets = epoch_shuffles(cfg, len(x), -1, perm_set)  # the method's own task
     if supervised:
-        targets = labels
-    total = {"loss": 0.0, "exact": 0.0, "spearman": 0.0, "accuracy": 0.0}
+        targets, correct = labels, 0.0
     for lo in range(0, len(x), batch_size):
         xb = x[lo : lo + batch_size].to(device)
         pb, tb = perms[lo : lo + batch_size].to(device), targets[lo : lo + batch_size].to(device)
         loss, out = pretext_loss(model, cfg, xb, pb, tb)
-        total["loss"] += loss.item() * len(xb)
+        result["loss"] += loss.item() * len(xb) / max(len(x), 1)
         if supervised:
-            total["accuracy"] += (out.argmax(-1) == tb).float().sum().item()
-            continue
-        pred = predicted_ranks(cfg, out, perm_set)
-        true = P.target_ranks(pb, pred.dtype)
-        total["exact"] += (pred == true).all(-1).float().sum().item()
-        total["spearman"] += spearman(pred, true).sum().item()
-    model.train()
-    result = {k: v / max(len(x), 1) for k, v in total.items()}
-    nan = float("nan")
+            correct += (out.argmax(-1) == tb).float().sum().item()
     if supervised:
-        result["exact"] = result["spearman"] = nan
+        result["accuracy"] = correct / max(len(x), 1)
     else:
-        result["accuracy"] = nan
+        all_perms, _ = epoch_shuffles(cfg, len(x), -1, None)  # from all K!: the same for both
+        result |= _score_puzzles(model, cfg, x, all_perms, perm_set, device, batch_size)
+        if perm_set is not None:
+            own = _score_puzzles(model, cfg, x, perms, perm_set, device, batch_size)
+            result |= {f"own_{k}": v for k, v in own.items()}
+    model.train()
     return result

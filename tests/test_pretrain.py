@@ -3,6 +3,8 @@ with one process, and bad requests get one-line errors without touching files.""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import signal
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,10 +25,12 @@ from minis2l.pretrain import (
     build_model,
     epoch_shuffles,
     evaluate,
+    levelled_off,
     pretext_loss,
     pretrain,
     spearman,
 )
+from minis2l.ranking import hard_rank
 
 ENV = dict(os.environ, MINIS2L_FAST="1")
 
@@ -129,7 +134,49 @@ def test_jigsaw_runs_and_beats_chance(tmp_path):
         progress=False,
     )
     assert ckpt["perm_set"].shape == (10, 4)
-    assert ckpt["metrics"][-1]["valid_exact"] > 0.2  # chance is 1/10
+    last = ckpt["metrics"][-1]
+    assert last["valid_own_exact"] > 0.2  # on its own set: chance is 1/10
+    # On shuffles from all 4! = 24 it can only be right on those in its set of 10.
+    assert last["valid_exact"] <= 10 / 24 + 0.1  # (+ sampling noise of the held-out set)
+
+
+def test_rank_and_jigsaw_are_scored_on_the_same_puzzles():
+    """evaluate() shuffles from all K! for both heads (jigsaw answering with the member of its
+    set it predicts), and scores jigsaw on its own set apart; recomputed by hand here."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    torch.manual_seed(0)
+    n, k, x = 60, 4, torch.randn(60, 64, 63)
+    perm_set = P.fixed_permutation_set(6, k, seed=0)
+    rcfg = PretrainConfig(num_patches=k, fast=True)
+    jcfg = PretrainConfig(method="jigsaw", num_patches=k, perm_set_size=6, fast=True)
+    rmodel, jmodel = build_model(rcfg).eval(), build_model(jcfg).eval()
+    cpu = torch.device("cpu")
+    rank = evaluate(rmodel, rcfg, x, None, cpu, batch_size=16)
+    jig = evaluate(jmodel, jcfg, x, perm_set, cpu, batch_size=16)
+    puzzles, _ = epoch_shuffles(rcfg, n, -1, None)  # from all K!
+    assert torch.equal(puzzles, epoch_shuffles(jcfg, n, -1, None)[0])  # the same for jigsaw
+    own, _ = epoch_shuffles(jcfg, n, -1, perm_set)
+    pieces = P.split_patches(x, k, "freq")
+    rows = torch.arange(n)[:, None]
+    with torch.no_grad():  # slot j holds patch perms[j], whose rank is perms[j] + 1
+        rank_pred = rmodel(pieces[rows, puzzles]).argsort(-1).argsort(-1) + 1.0
+        jig_pred = perm_set[jmodel(pieces[rows, puzzles]).argmax(-1)] + 1.0
+        own_pred = perm_set[jmodel(pieces[rows, own]).argmax(-1)] + 1.0
+    own_scores = {name[4:]: v for name, v in jig.items() if name.startswith("own_")}
+    for got, pred, perms in (
+        (rank, rank_pred, puzzles),
+        (jig, jig_pred, puzzles),
+        (own_scores, own_pred, own),
+    ):
+        hits = pred == perms + 1.0
+        assert got["exact"] == pytest.approx(hits.all(-1).float().mean().item())
+        assert got["per_position"] == pytest.approx(hits.float().mean().item())
+        rho = [scipy_stats.spearmanr(a, b).statistic for a, b in zip(pred, perms, strict=True)]
+        assert got["spearman"] == pytest.approx(float(np.mean(rho)), abs=1e-5)
+    # Jigsaw can only be exactly right on the puzzles that lie in its set.
+    in_set = (puzzles[:, None, :] == perm_set[None]).all(-1).any(-1).float().mean().item()
+    assert jig["exact"] <= in_set
+    assert math.isnan(rank["own_exact"]) and math.isnan(rank["accuracy"])
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
@@ -248,3 +295,56 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path):
     result = _cli("--out", str(tmp_path))
     assert result.returncode == 2 and "--resume" in result.stderr
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"precious"
+
+
+def test_the_rank_head_has_no_bias_and_older_checkpoints_still_load(tmp_path):
+    """Soft rank ignores a shift common to all K scores, so the rank head has no bias; an older
+    checkpoint's bias is dropped on loading, which leaves every rank as it was."""
+    torch.manual_seed(0)
+    cfg = PretrainConfig(num_patches=4, fast=True)
+    model = build_model(cfg).eval()
+    assert model.head.bias is None
+    assert "head.bias" not in model.state_dict()
+    assert build_model(PretrainConfig(method="jigsaw", fast=True)).head.bias is not None
+    old = model.state_dict() | {"head.bias": torch.tensor([3.0])}  # as an older minis2l wrote
+    fresh = build_model(cfg).eval()
+    fresh.load_state_dict(old)  # strict: the bias is the only key dropped
+    pieces = P.split_patches(torch.randn(5, 64, 63), 4, "freq")
+    with torch.no_grad():
+        scores = fresh(pieces)
+        biased = torch.nn.functional.linear(
+            fresh.context(fresh.encode_patches(pieces)), old["head.weight"], old["head.bias"]
+        ).squeeze(-1)
+    torch.testing.assert_close(biased - scores, torch.full_like(scores, 3.0))
+    torch.testing.assert_close(hard_rank(biased), hard_rank(scores))
+    # A run written with a biased head cannot resume exactly: refused, nothing touched.
+    pretrain(dataclasses.replace(cfg, epochs=1), tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    ckpt["model"]["head.bias"] = torch.zeros(1)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    stamp = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    with pytest.raises(ValueError, match="bias"):
+        pretrain(dataclasses.replace(cfg, epochs=2), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_plateau_stops_a_run_once_its_valid_metric_levels_off(tmp_path):
+    """With ``plateau``, training stops once two epochs in a row fail to beat the best before
+    them by it; the decision reads the history only, so a resumed run stops at the same place."""
+    cfg = PretrainConfig(num_patches=4, fast=True, epochs=5, plateau=1.0)  # no epoch gains 1
+    ckpt = pretrain(cfg, tmp_path, progress=False)
+    assert len(ckpt["metrics"]) == 3  # one epoch to compare with, two of patience
+    assert ckpt["epoch"] == 2
+    rising = [{"valid_spearman": v} for v in (0.5, 0.52, 0.55)]
+    assert levelled_off(dataclasses.replace(cfg, plateau=0.06), rising)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.04), rising)
+    assert not levelled_off(dataclasses.replace(cfg, plateau=None), rising)
+    dip = [{"valid_spearman": v} for v in (0.5, 0.6, 0.59, 0.7)]  # one epoch's dip is not a stop
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.002), dip[:3])
+    assert not levelled_off(dataclasses.replace(cfg, plateau=0.002), dip)
+    flat = [{"valid_spearman": v} for v in (0.5, 0.6, 0.59, 0.601)]
+    assert levelled_off(dataclasses.replace(cfg, plateau=0.002), flat)
+    again = pretrain(cfg, tmp_path, resume=True, progress=False)  # levelled off: nothing more
+    assert len(again["metrics"]) == 3
+    with pytest.raises(ValueError, match="plateau"):
+        PretrainConfig(plateau=-0.1)

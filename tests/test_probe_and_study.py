@@ -163,6 +163,26 @@ def check_results_schema(results: dict, seeds: int, modality: str = "audio") -> 
         assert not Path(cfg["data"]).is_absolute(), cfg["data"]
     assert results["curves"].keys() == {"jigsaw", "rank", "supervised"}
     assert all(len(runs) == seeds for runs in results["curves"].values())
+    check_pretext_schema(results["pretext"], seeds, cfg["num_patches"])
+
+
+def check_pretext_schema(pretext: dict, seeds: int, num_patches: int) -> None:
+    """``pretext[method]["all_perms"]`` for rank and jigsaw (the same puzzles from all K!),
+    ``pretext["jigsaw"]["own_set"]``, each metric ``{"mean", "std", "runs"}`` over seeds."""
+    metrics = {"exact", "per_position", "spearman"}
+    assert pretext.keys() == {"rank", "jigsaw"}
+    assert pretext["rank"].keys() == {"all_perms"}
+    assert pretext["jigsaw"].keys() == {"all_perms", "own_set"}
+    for by_set in pretext.values():
+        for r in by_set.values():
+            assert r.keys() == metrics
+            for name, s in r.items():
+                assert s.keys() == {"mean", "std", "runs"} and len(s["runs"]) == seeds
+                assert s["mean"] == pytest.approx(np.mean(s["runs"]))
+                low = -1 if name == "spearman" else 0
+                assert all(low <= v <= 1 for v in s["runs"]), (name, s)
+            # Every piece in place implies every position right: exact <= per position.
+            assert r["exact"]["mean"] <= r["per_position"]["mean"] + 1e-9
 
 
 def test_repo_relative_names_no_machine_folder(tmp_path):
@@ -210,6 +230,12 @@ def check_verdicts(results: dict) -> None:
     assert not any(w in insensitive[0] for w in ("beats", "loses to", "above"))
     markdown = study.results_markdown(full)
     assert insensitive[0] in markdown and " beats " not in markdown
+    # Results written before both heads met the same puzzles still read, with a warning.
+    old = json.loads(json.dumps(full))
+    old["pretext"] = {
+        m: {"valid_exact": r["all_perms"]["exact"]} for m, r in old["pretext"].items()
+    }
+    assert "Recorded before both heads" in study.results_markdown(old)
 
 
 @pytest.mark.parametrize("modality", ["image", "video"])
@@ -261,6 +287,17 @@ def test_the_study_hands_each_encoder_its_pretraining_config():
     )
     assert got == expected
     assert cfg.pretrain_config("jigsaw", "time", 0, None).method == "jigsaw"
+
+
+def test_jigsaw_can_have_a_pretraining_budget_of_its_own():
+    cfg = study.StudyConfig.for_scale("fast", jigsaw_epochs=5, jigsaw_lr=1e-3, plateau=0.01)
+    jig = cfg.pretrain_config("jigsaw", "freq", 0, None)
+    assert (jig.epochs, jig.lr, jig.plateau) == (5, 1e-3, 0.01)
+    for method in ("rank", "random", "supervised"):
+        other = cfg.pretrain_config(method, "freq", 0, None)
+        assert (other.epochs, other.lr, other.plateau) == (cfg.epochs, cfg.lr, 0.01)
+    with pytest.raises(ValueError, match="jigsaw_epochs"):
+        study.StudyConfig.for_scale("fast", jigsaw_epochs=0)
 
 
 def test_study_and_pretraining_never_ask_which_modality_they_run():
@@ -322,6 +359,10 @@ def test_the_pretext_curves_count_whole_epochs():
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
+#: StudyConfig fields added after a committed study ran, with the defaults it ran with.
+ADDED = {"methods": list(study.METHODS), "probe_fractions": list(study.PROBE_FRACTIONS)}
+
+
 @pytest.mark.parametrize("modality", ["image", "video"])
 def test_committed_vision_studies_match_what_make_study_runs(modality):
     path = ROOT / "results" / modality / "results.json"
@@ -331,7 +372,7 @@ def test_committed_vision_studies_match_what_make_study_runs(modality):
     today = dataclasses.asdict(study.StudyConfig.for_scale("demo", modality=modality))
     for key, value in today.items():
         if key != "device":
-            assert results["config"][key] == value, key
+            assert results["config"].get(key, ADDED.get(key)) == value, key
     assert f"--modality {modality}" in results["config"]["command"]
     assert results["config"]["seconds"] <= 5 * 60, "the study should take at most 5 minutes"
     for name in ("results.md", "accuracy.png", "label_fraction.png", "pretext_curves.png"):
@@ -360,7 +401,7 @@ def test_committed_full_study_matches_what_make_study_runs():
     check_results_schema(results, seeds=results["config"]["seeds"])
     today = dataclasses.asdict(study.StudyConfig.for_scale("full"))
     # Fields added after this study ran; their defaults are what it ran with.
-    added = {"modality": "audio", "batch_size": 64, "lr": 2e-3, "images": None}
+    added = {"modality": "audio", "batch_size": 64, "lr": 2e-3, "images": None} | ADDED
     for key, value in today.items():
         if key not in ("device", "soundfonts"):  # soundfonts: resolved to names and checksums
             assert results["config"].get(key, added.get(key)) == value, key

@@ -27,7 +27,7 @@ from minis2l.pretext import (
 )
 from minis2l.pretrain.cli import add_arguments, config_from_args, run
 from minis2l.pretrain.config import PretrainConfig, build_model, load_pretrained
-from minis2l.pretrain.loop import METRIC_FIELDS, load_features, lr_at, pretrain
+from minis2l.pretrain.loop import METRIC_FIELDS, levelled_off, load_features, lr_at, pretrain
 
 __all__ = [
     "METRIC_FIELDS",
@@ -38,6 +38,7 @@ __all__ = [
     "epoch_offsets",
     "epoch_shuffles",
     "evaluate",
+    "levelled_off",
     "load_features",
     "load_pretrained",
     "lr_at",

@@ -9,7 +9,7 @@ from dataclasses import fields
 
 from minis2l import modality as M
 from minis2l.config import fast_mode
-from minis2l.pretrain.config import PretrainConfig
+from minis2l.pretrain.config import PLATEAU_HELP, PretrainConfig
 from minis2l.pretrain.loop import pretrain
 
 _DEFAULTS = {f.name: f.default for f in fields(PretrainConfig)}
@@ -89,6 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "cpu", "cuda", "mps"],
         help="default %(default)s: CUDA, then MPS, then CPU",
     )
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help=PLATEAU_HELP,
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     _add_file_arguments(parser)
 
@@ -148,8 +154,10 @@ def run(args: argparse.Namespace) -> int:
             summary = f"valid supervised accuracy {last['valid_accuracy']:.3f}"
         else:
             summary = (
-                f"valid exact-reorder {last['valid_exact']:.3f}, "
+                f"valid, shuffles from all K!: exact-reorder {last['valid_exact']:.3f}, "
                 f"Spearman {last['valid_spearman']:.3f}"
             )
+            if cfg.method == "jigsaw":
+                summary += f"; on its own set: exact {last['valid_own_exact']:.3f}"
         print(f"done: {args.out}/checkpoint.pt; {summary}")
     return 0

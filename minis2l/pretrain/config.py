@@ -16,6 +16,12 @@ from minis2l.models import METHODS, PermutationModel
 LOADER_OPTIONS = ("soundfont",)
 
 
+PLATEAU_HELP = (  # the --plateau option of every command that pretrains
+    "stop before --epochs once two epochs in a row fail to beat the best valid metric before "
+    "them (Spearman; accuracy for supervised) by GAIN (default: train every epoch)"
+)
+
+
 @dataclass
 class PretrainConfig:
     """Everything that defines a pretraining run (stored in ``config.json`` and checkpoints).
@@ -24,7 +30,10 @@ class PretrainConfig:
     ``jitter`` left at None take the modality's defaults (:data:`minis2l.modality.MODALITIES`).
     ``data``: where the modality's loader finds the items (a built note data set, a folder of
     IDX files; None: its default source). ``soundfont``: an option of the audio loader (the
-    SoundFont its default data set is built from).
+    SoundFont its default data set is built from). ``plateau``: stop before ``epochs`` once the
+    valid metric (Spearman on shuffles from all K! for the pretexts, accuracy for supervised)
+    has not beaten its best by this much for two epochs (None: train every epoch; the learning-rate
+    schedule still spans ``epochs``, so set ``epochs`` to the most you would train).
     """
 
     method: str = "rank"
@@ -46,6 +55,7 @@ class PretrainConfig:
     fast: bool = False
     data: str | None = None
     soundfont: str | None = None
+    plateau: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs is None:
@@ -71,6 +81,8 @@ class PretrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.method == "jigsaw" and self.num_perms() < 2:
             raise ValueError("the jigsaw head needs a permutation set of at least 2")
+        if self.plateau is not None and not self.plateau >= 0:
+            raise ValueError(f"plateau must be at least 0 (or None), got {self.plateau}")
         if self.jitter < 0:
             raise ValueError(f"jitter must be at least 0, got {self.jitter}")
         for name in set(LOADER_OPTIONS) - set(self.loader_options()):

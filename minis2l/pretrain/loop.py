@@ -36,6 +36,10 @@ METRIC_FIELDS = (
     "valid_loss",
     "valid_exact",
     "valid_spearman",
+    "valid_per_position",
+    "valid_own_exact",
+    "valid_own_per_position",
+    "valid_own_spearman",
     "valid_accuracy",
     "lr",
     "seconds",
@@ -74,6 +78,23 @@ def lr_at(cfg: PretrainConfig, step: int, total: int) -> float:
         return cfg.lr * (step + 1) / warm
     t = (step - warm) / max(1, total - warm)
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+PLATEAU_PATIENCE = 2  # epochs without a gain of ``plateau`` over the best before them
+
+
+def levelled_off(cfg: PretrainConfig, history: list[dict[str, Any]]) -> bool:
+    """Whether a run with ``cfg.plateau`` stops here: over the last :data:`PLATEAU_PATIENCE`
+    epochs its valid metric (Spearman for the pretexts, accuracy for supervised) never beat the
+    best of the epochs before them by ``plateau`` or more. Patience, because one epoch's dip is
+    noise (a run's valid Spearman can fall while its exact reorders still rise). A function of
+    the history only, so a resumed run stops where an uninterrupted one did."""
+    if cfg.plateau is None or len(history) <= PLATEAU_PATIENCE:
+        return False
+    key = "valid_accuracy" if cfg.method == "supervised" else "valid_spearman"
+    before = max(h[key] for h in history[:-PLATEAU_PATIENCE])
+    recent = max(h[key] for h in history[-PLATEAU_PATIENCE:])
+    return recent - before < cfg.plateau
 
 
 def pretrain(
@@ -139,6 +160,12 @@ class _Run:
                 raise ValueError("--resume needs --out DIR holding the run to continue")
             state = load_checkpoint(out / "checkpoint.pt")
             stored = PretrainConfig.from_dict(state["config"])
+            if stored.method == "rank" and "head.bias" in state["model"]:
+                raise ValueError(
+                    f"{out} was trained by an older minis2l whose rank head had a bias: its "
+                    "weights still load (load_pretrained), but its training cannot be resumed "
+                    "exactly; start a new run with --overwrite"
+                )
             stored.epochs = max(resume_epochs or 0, stored.epochs)
             stored.device = cfg.device
             cfg = stored
@@ -224,6 +251,8 @@ class _Trainer:
         )
         ckpt: dict[str, Any] = run.state or {}
         for epoch in range(self.first_epoch, cfg.epochs):
+            if levelled_off(cfg, self.history):
+                break
             t0 = time.perf_counter()
             metrics = {"epoch": epoch + 1, "train_loss": self.epoch(epoch, total_steps)}
             valid = evaluate(
@@ -241,9 +270,9 @@ class _Trainer:
             if run.rank == 0 and run.progress:
                 tqdm.write(
                     f"epoch {epoch + 1}/{cfg.epochs}: train {metrics['train_loss']:.4f}, valid "
-                    f"{valid['loss']:.4f}, exact {valid['exact']:.3f}, spearman "
-                    f"{valid['spearman']:.3f}, accuracy {valid['accuracy']:.3f} "
-                    f"({metrics['seconds']:.1f} s)"
+                    f"{valid['loss']:.4f}, all K!: exact {valid['exact']:.3f}, spearman "
+                    f"{valid['spearman']:.3f}; own set exact {valid['own_exact']:.3f}; "
+                    f"accuracy {valid['accuracy']:.3f} ({metrics['seconds']:.1f} s)"
                 )
         self.bar.close()
         return ckpt

@@ -43,7 +43,9 @@ Outputs in ``out``: ``results.json``, ``results.md`` and PNG plots. Schema::
      "paired": {"rank-jigsaw"|"rank-random": {"probe_0.1"|...: {task: {"mean", "ci95"}}}},
      "ablations": {"label_fraction": {fraction: R}, "patches": {kind: R}},
      "baselines": {"<baseline>": {task: {...}}},
-     "pretext": {method: {"valid_exact": S, "valid_spearman": S}},
+     "pretext": {"rank"|"jigsaw": {"all_perms": {"exact", "per_position", "spearman": S}},
+                 # jigsaw also "own_set": {...}: on shuffles from its own set of P
+                },
      "curves": {method: [[{epoch metrics}, ...] per seed]},
      "pitch_investigation": {...valid accuracies of layers and patch types...}}
 

@@ -11,6 +11,7 @@ import numpy as np
 from minis2l import __version__
 from minis2l import modality as M
 from minis2l.items import Items
+from minis2l.pretext import PUZZLE_METRICS
 from minis2l.study.config import ABLATION_METHODS, METHODS, PAIRS, PROBE_FRACTIONS, StudyConfig
 from minis2l.study.encoders import Job, probe_regimes, valid_accuracy
 from minis2l.study.stats import collect, paired_difference, summary
@@ -95,18 +96,26 @@ def _paired(
     }
 
 
+def pretext_summary(method: str, runs: list[list[dict[str, float]]]) -> dict[str, Any]:
+    """A pretext method's last valid epoch over seeds: ``{"all_perms": {metric: S}}`` on the
+    shuffles from all K! that every method is scored on, and for jigsaw ``"own_set"`` too (on
+    shuffles from its own set; :mod:`minis2l.pretext`)."""
+    out = {"all_perms": {k: summary([h[-1][f"valid_{k}"] for h in runs]) for k in PUZZLE_METRICS}}
+    if method == "jigsaw":
+        out["own_set"] = {
+            k: summary([h[-1][f"valid_own_{k}"] for h in runs]) for k in PUZZLE_METRICS
+        }
+    return out
+
+
 def _pretext(cfg: StudyConfig, done: dict[Job, dict[str, Any]]) -> dict[str, Any]:
     """``"curves"``: each trained method's per-epoch metrics per seed (main patch kind);
-    ``"pretext"``: the pretext methods' last valid exact-reorder accuracy and Spearman."""
+    ``"pretext"``: each pretext method's :func:`pretext_summary`."""
     curves: dict[str, list[list[dict[str, float]]]] = defaultdict(list)
     for (method, kind, _), r in done.items():
         if kind == cfg.patches and r["history"]:
             curves[method].append(r["history"])
-    pretext = {
-        m: {k: summary([h[-1][k] for h in runs]) for k in ("valid_exact", "valid_spearman")}
-        for m, runs in curves.items()
-        if m != "supervised"
-    }
+    pretext = {m: pretext_summary(m, runs) for m, runs in curves.items() if m != "supervised"}
     return {"pretext": pretext, "curves": dict(curves)}
 
 

@@ -10,17 +10,49 @@ from typing import Any
 from minis2l import modality as M
 from minis2l.config import fast_mode
 from minis2l.patches import KINDS
+from minis2l.pretrain.config import PLATEAU_HELP
 from minis2l.study.config import SCALES, StudyConfig
 from minis2l.study.pipeline import run_study
 from minis2l.study.report import results_markdown
 
 #: Options that override a scale's setting of the same name when given.
-_OVERRIDES = ("seeds", "patches", "num_patches", "perm_set_size", "epochs")
+_OVERRIDES = (
+    "seeds",
+    "patches",
+    "num_patches",
+    "perm_set_size",
+    "epochs",
+    "plateau",
+    "jigsaw_epochs",
+    "jigsaw_lr",
+)
 
 
 def _each(attr: str) -> str:
     """``"audio freq, image 2d, video time"``: each modality's value of ``attr``."""
     return ", ".join(f"{m.name} {getattr(m, attr)}" for m in M.MODALITIES.values())
+
+
+def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that change how long the encoders train: the plateau stop, jigsaw's own budget."""
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        metavar="GAIN",
+        help=PLATEAU_HELP,
+    )
+    parser.add_argument(
+        "--jigsaw-epochs",
+        type=int,
+        metavar="N",
+        help="jigsaw's own pretraining epochs (default: the study's)",
+    )
+    parser.add_argument(
+        "--jigsaw-lr",
+        type=float,
+        metavar="LR",
+        help="jigsaw's own learning rate (default: the study's)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, metavar="N", help="pretraining epochs (default: the scale's)"
     )
+    _add_budget_arguments(parser)
     parser.add_argument(
         "--device",
         default=StudyConfig.device,

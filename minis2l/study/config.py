@@ -41,7 +41,13 @@ class StudyConfig:
     (default: Debian's). ``probe_subsets``: label subsets averaged at 1 %.
     ``finetune_fractions``: label fractions of the fine-tuning regimes (empty: none). ``fast``
     uses the fast-mode data set. ``ablations``: the patch-type ablation and the layer probes
-    (for modalities with :attr:`~minis2l.modality.Modality.ablation_kinds`).
+    (for modalities with :attr:`~minis2l.modality.Modality.ablation_kinds`). ``methods``: the
+    encoders each seed trains (the study reads all four; the permutation sweep fewer);
+    ``probe_fractions``: the label fractions of the linear probes. ``plateau``: each encoder's
+    pretraining stops once its valid metric levels off (:class:`PretrainConfig`; None: every
+    epoch). ``jigsaw_epochs``, ``jigsaw_lr``: a pretraining budget of jigsaw's own (None: the
+    study's ``epochs`` and ``lr``), for a modality where the shared budget does not let it learn;
+    choose it on valid.
     """
 
     scale: str = "demo"
@@ -62,6 +68,11 @@ class StudyConfig:
     lr: float = 2e-3
     finetune_fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])
     images: str | None = None
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    probe_fractions: list[float] = field(default_factory=lambda: list(PROBE_FRACTIONS))
+    plateau: float | None = None
+    jigsaw_epochs: int | None = None
+    jigsaw_lr: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.finetune, dict):
@@ -80,6 +91,16 @@ class StudyConfig:
                     f"{name} is for the {M.taking(name)} modality, not {self.modality} "
                     f"(got {getattr(self, name)!r})"
                 )
+        self.methods = list(self.methods)
+        self.probe_fractions = [float(f) for f in self.probe_fractions]
+        if not self.methods or not set(self.methods) <= set(METHODS):
+            raise ValueError(f"methods must be some of {METHODS}, got {self.methods!r}")
+        if not self.probe_fractions or not all(0 < f <= 1 for f in self.probe_fractions):
+            raise ValueError(f"probe_fractions must be in (0, 1], got {self.probe_fractions!r}")
+        if self.jigsaw_epochs is not None and self.jigsaw_epochs < 1:
+            raise ValueError(f"jigsaw_epochs must be at least 1, got {self.jigsaw_epochs}")
+        if self.jigsaw_lr is not None and not self.jigsaw_lr > 0:
+            raise ValueError(f"jigsaw_lr must be > 0, got {self.jigsaw_lr}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         if self.epochs < 1:
@@ -122,10 +143,15 @@ class StudyConfig:
     ) -> PretrainConfig:
         """The pretraining of one encoder: this study's shared settings (every field the two
         configs have in common), with ``method``'s head (the random encoder is an untrained
-        rank model), ``kind`` patches, ``seed``, on the items that ``data`` loads."""
+        rank model), ``kind`` patches, ``seed``, on the items that ``data`` loads; jigsaw with
+        its own budget where ``jigsaw_epochs`` or ``jigsaw_lr`` is set."""
         shared = {f.name for f in fields(PretrainConfig)} & {f.name for f in fields(self)}
+        own = {}
+        if method == "jigsaw":
+            own = {"epochs": self.jigsaw_epochs, "lr": self.jigsaw_lr}
         return PretrainConfig(
             **{name: getattr(self, name) for name in shared}
+            | {k: v for k, v in own.items() if v is not None}
             | {
                 "method": "rank" if method == "random" else method,
                 "patches": kind,

@@ -12,7 +12,7 @@ from minis2l.finetune import finetune
 from minis2l.items import Items
 from minis2l.pretrain import build_model, pretrain
 from minis2l.probe import embed, embed_layers, probe_embeddings, subsample
-from minis2l.study.config import ABLATION_METHODS, PROBE_FRACTIONS, StudyConfig
+from minis2l.study.config import ABLATION_METHODS, StudyConfig
 from minis2l.study.stats import mean_runs
 
 #: One encoder to train and evaluate: (method, patch kind, seed).
@@ -42,10 +42,10 @@ def train_encoder(
 def probe_regimes(
     emb: dict[str, np.ndarray], labels: dict[str, Any], cfg: StudyConfig, seed: int
 ) -> dict[str, dict[str, Any]]:
-    """Linear probes on each of :data:`PROBE_FRACTIONS` of the train labels (at 1 %, the mean
+    """Linear probes on each of ``cfg.probe_fractions`` of the train labels (under 5 %, the mean
     over ``cfg.probe_subsets`` label subsets): ``{"probe_0.01": {task: metrics}, ...}``."""
     out = {}
-    for frac in PROBE_FRACTIONS:
+    for frac in cfg.probe_fractions:
         subsets = cfg.probe_subsets if frac < 0.05 else 1
         runs = [
             probe_embeddings(emb, labels, label_fraction=frac, seed=100 * seed + j)

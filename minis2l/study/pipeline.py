@@ -12,7 +12,7 @@ from minis2l import __version__
 from minis2l.config import REPO_ROOT, repo_relative
 from minis2l.io import atomic_write, save_json
 from minis2l.study.assemble import assemble
-from minis2l.study.config import StudyConfig
+from minis2l.study.config import METHODS, PROBE_FRACTIONS, StudyConfig
 from minis2l.study.plots import plot_results
 from minis2l.study.report import results_markdown
 from minis2l.study.runner import load_data, run_jobs
@@ -54,6 +54,11 @@ def run_study(
     configuration and data. ``workers`` > 1 starts that many processes (one CPU thread share
     each) that take the encoders from the same list; this process then assembles the results.
     """
+    if list(cfg.methods) != list(METHODS) or list(cfg.probe_fractions) != list(PROBE_FRACTIONS):
+        raise ValueError(
+            f"the study compares all of {METHODS} with probes on {PROBE_FRACTIONS} of the labels; "
+            "for fewer, run the permutation sweep (minis2l.study.permutations)"
+        )
     out = Path(out)
     t0 = time.perf_counter()
     items = load_data(cfg, progress)  # before anything is written: bad data writes nothing

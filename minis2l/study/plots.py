@@ -97,7 +97,7 @@ def _curves(results: dict[str, Any]) -> Any:
                 alpha=0.8,
                 label=m if j == 0 else None,
             )
-    axes[0].set_title("pretext on valid: Spearman of predicted order")
+    axes[0].set_title("pretext on valid: Spearman, shuffles from all K!")
     axes[0].set_ylabel("Spearman")
     axes[1].set_title(f"supervised on valid: {tasks_of(results)[0]} accuracy")
     axes[1].set_ylabel("accuracy")

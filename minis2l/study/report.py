@@ -9,6 +9,7 @@ Fast-mode results get no verdicts: their numbers only show that the code runs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from minis2l import modality as M
@@ -209,9 +210,42 @@ def results_markdown(results: dict[str, Any], heading_level: int = 1) -> str:
     lines += _ablation_tables(results, h2)
     if results["pretext"]:
         lines += ["", f"{h2} Pretext task on valid (last epoch)", ""]
-        lines += ["| method | exact reorder % | Spearman |", "|---|---|---|"]
-        for m, r in results["pretext"].items():
-            s = r["valid_spearman"]
-            spread = f" ± {s['std']:.3f}" if len(s["runs"]) > 1 else ""
-            lines.append(f"| {m} | {_cell(r['valid_exact'])} | {s['mean']:.3f}{spread} |")
+        cfg = results["config"]
+        lines += pretext_table(results["pretext"], cfg["num_patches"], cfg["perm_set_size"])
     return "\n".join(lines) + "\n"
+
+
+def pretext_table(pretext: dict[str, Any], num_patches: int, perm_set_size: int) -> list[str]:
+    """The pretext methods on the same held-out shuffles from all K!, with chance, then jigsaw
+    on its own set of P (a different, easier task), with its chance: Markdown lines."""
+    k = num_patches
+    p = min(perm_set_size, math.factorial(k))
+    if any("all_perms" not in r for r in pretext.values()):  # results of older code
+        return [
+            "Recorded before both heads were scored on the same puzzles (rank on shuffles from "
+            "all K!, jigsaw on its own set): run the study again for comparable numbers."
+        ]
+    lines = [
+        f"Rank and jigsaw are scored on the same held-out shuffles, drawn from all K! = "
+        f"{math.factorial(k)}; jigsaw answers with the member of its set it predicts. Its "
+        f"score on shuffles from its own set of P = {p} is another task, shown apart.",
+        "",
+        "| method | shuffles from | exact reorder % | per position % | Spearman |",
+        "|---|---|---|---|---|",
+    ]
+
+    def row(method: str, where: str, r: dict[str, Any]) -> str:
+        s = r["spearman"]
+        rho = f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if len(s["runs"]) > 1 else "")
+        return f"| {method} | {where} | {_cell(r['exact'])} | {_cell(r['per_position'])} | {rho} |"
+
+    for m, r in pretext.items():
+        lines.append(row(m, "all K!", r["all_perms"]))
+    chance = f"{100 / math.factorial(k):.2g}"
+    lines.append(f"| chance | all K! | {chance} (1/K!) | {100 / k:.1f} (1/K) | 0 |")
+    for m, r in pretext.items():
+        if "own_set" in r:
+            lines.append(row(m, f"its own set of {p}", r["own_set"]))
+    if any("own_set" in r for r in pretext.values()):
+        lines.append(f"| chance | its own set of {p} | {100 / p:.2g} (1/P) | | |")
+    return lines

@@ -22,7 +22,7 @@ import torch
 from minis2l import modality as M
 from minis2l.io import save_torch
 from minis2l.items import Items
-from minis2l.study.config import ABLATION_METHODS, METHODS, StudyConfig
+from minis2l.study.config import ABLATION_METHODS, StudyConfig
 from minis2l.study.encoders import Job, run_job
 
 
@@ -34,7 +34,7 @@ def job_name(job: Job) -> str:
 def jobs_of(cfg: StudyConfig) -> list[Job]:
     """Every encoder to train and evaluate: each method per seed on the main patch kind,
     then seed 0's :data:`ABLATION_METHODS` on the other kinds (with ablations)."""
-    jobs = [(m, cfg.patches, s) for s in range(cfg.seeds) for m in METHODS]
+    jobs = [(m, cfg.patches, s) for s in range(cfg.seeds) for m in cfg.methods]
     jobs += [(m, k, 0) for k in cfg.patch_kinds()[1:] for m in ABLATION_METHODS]
     return jobs
 
@@ -46,10 +46,18 @@ def load_data(cfg: StudyConfig, progress: bool) -> Items:
     )
 
 
+#: Bumped whenever a job's result changes for the same config and data (a model or a metric
+#: changes), so that a study never reuses results of older code. 2: the rank head lost its
+#: bias, and the pretext is scored on the same puzzles for both heads.
+RESULT_FORMAT = 2
+
+
 def job_key(cfg: StudyConfig, items: Items) -> str:
-    """What a saved job result must match to be reused: the config and the data's contents."""
+    """What a saved job result must match to be reused: the config, the data's contents and
+    :data:`RESULT_FORMAT`."""
     blob = json.dumps(
-        {"cfg": asdict(cfg) | {"device": None}, "data": items.fingerprint}, sort_keys=True
+        {"cfg": asdict(cfg) | {"device": None}, "data": items.fingerprint, "format": RESULT_FORMAT},
+        sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -101,7 +109,7 @@ def _work(cfg: StudyConfig, out: Path, jobs: list[Job], items: Items, progress: 
             save_torch(run_dir / "result.pt", {"key": key, **result})
         finally:
             (run_dir / "claim").unlink(missing_ok=True)
-        last = result["scores"]["probe_1.0"]
+        last = result["scores"][f"probe_{max(cfg.probe_fractions)}"]
         accuracies = "  ".join(f"{t} {r['accuracy']:.3f}" for t, r in last.items())
         print(
             f"      {job_name(job)}: probe {accuracies}  ({time.perf_counter() - t0:.0f} s)",
