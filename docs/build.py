@@ -15,8 +15,8 @@ that this script prepares in the build folder, never touching ``notebooks/`` or 
 - the syllabus and the instructor guide from ``course/``, each of the guide's answer sections
   folded (some answers build on the exercises' results); links to files that are not pages of the
   site become plain text;
-- ``results.md``: the committed studies (``results/``, ``results/image``, ``results/video``) and
-  their plots.
+- ``results.md``: the committed studies (``results/``, ``results/image``, ``results/video``,
+  ``results/permutations``) and their plots.
 
 myst-nb executes the notebooks through jupyter-cache and stops at the first error. The cache key
 is a notebook's code, so each prepared notebook also carries the mode and a fingerprint of the
@@ -87,11 +87,13 @@ STUDIES = [  # (title, results folder, name of its plots folder on the site)
     ("Audio", "results", "audio"),
     ("Images", "results/image", "image"),
     ("Video", "results/video", "video"),
+    ("Rank against jigsaw as K grows", "results/permutations", "permutations"),
 ]
 PLOTS = [
     ("pretext_curves.png", "The pretext task during pretraining"),
     ("accuracy.png", "Probe accuracy by encoder"),
     ("label_fraction.png", "Probe accuracy by fraction of train labels"),
+    ("differences.png", "Paired differences against the size of the permutation space"),
 ]
 MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
@@ -287,8 +289,9 @@ def results_page(root: Path = ROOT) -> tuple[str, dict[str, Path]]:
         "",
         "What `make study` measured and committed: the audio study on the whole SoundFont pool",
         "(`results/`), then the image and video studies (`results/image`, `results/video`;",
-        "`make study-vision` runs only those). Notebooks 06 and 07 read these files. Each table",
-        "and plot below is copied from them; rerunning the study rewrites them.",
+        "`make study-vision` runs only those), and the permutation sweep of",
+        "`make study-permutations` (`results/permutations`). Notebooks 06 and 07 read these",
+        "files. Each table and plot below is copied from them; rerunning a study rewrites them.",
         "",
     ]
     plots: dict[str, Path] = {}
