@@ -199,6 +199,12 @@ def test_fast_study_writes_the_promised_results(tmp_path):
     assert on_disk["config"]["scale"] == "fast" and results["config"]["seeds"] == 2
     for name in ("results.md", "accuracy.png", "label_fraction.png", "pretext_curves.png"):
         assert (tmp_path / name).stat().st_size > 0
+    # Every encoder's config.json names the data the way the results do: no machine's folders.
+    runs = sorted((tmp_path / "runs").glob("*/config.json"))
+    assert runs
+    for path in runs:
+        data = json.loads(path.read_text())["data"]
+        assert data == on_disk["config"]["data"] and not Path(data).is_absolute(), path
     text = (tmp_path / "results.md").read_text()
     assert "| rank |" in text and "Fine-tuning" in text and "± 0.0 |" not in text
     # Fast mode: said once, before the first table, and no verdicts.

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from minis2l import __version__
 from minis2l import modality as M
 from minis2l import patches as P
-from minis2l.config import default_device
+from minis2l.config import default_device, repo_relative
 from minis2l.io import atomic_write, load_checkpoint, save_json, save_torch
 from minis2l.pretext import epoch_offsets, epoch_shuffles, evaluate, pretext_loss
 from minis2l.pretrain import distributed as D
@@ -241,7 +241,10 @@ class _Trainer:
         total_steps = self.steps_per_epoch * cfg.epochs
         if run.writes:
             run.out.mkdir(parents=True, exist_ok=True)
-            save_json(run.out / "config.json", asdict(cfg) | {"minis2l_version": __version__})
+            saved = asdict(cfg) | {"minis2l_version": __version__}
+            if cfg.data is not None:  # a run folder may be shared: name no machine's folders
+                saved["data"] = repo_relative(cfg.data)
+            save_json(run.out / "config.json", saved)
         self.bar = tqdm(
             total=total_steps,
             initial=self.first_epoch * self.steps_per_epoch,
