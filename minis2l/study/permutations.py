@@ -40,12 +40,12 @@ from typing import Any
 from minis2l import __version__
 from minis2l import modality as M
 from minis2l import patches as P
-from minis2l.config import fast_mode, repo_relative
+from minis2l.config import fast_mode
 from minis2l.io import atomic_write, save_json
 from minis2l.pretrain.config import PLATEAU_HELP
 from minis2l.study.assemble import pretext_summary
 from minis2l.study.config import StudyConfig
-from minis2l.study.pipeline import code_version
+from minis2l.study.pipeline import record_run
 from minis2l.study.runner import load_data, run_jobs
 from minis2l.study.stats import paired_difference, summary
 
@@ -197,14 +197,7 @@ def run_sweep(
             scfg, _point_dir(out, k, p), items, progress=progress, workers=workers
         )
     results = assemble_sweep(cfg, done, items.tasks)
-    results["config"] |= {k: v for k, v in items.metadata.items() if k != "modality"}
-    if results["config"].get("data") is not None:
-        results["config"]["data"] = repo_relative(results["config"]["data"])
-    results["config"] |= {
-        "command": _command(cfg),
-        "code_version": code_version(),
-        "seconds": time.perf_counter() - t0,
-    }
+    record_run(results, items, _command(cfg), t0)
     save_json(out / "results.json", results)
     markdown = sweep_markdown(results)
     atomic_write(out / "results.md", lambda path: path.write_text(markdown))

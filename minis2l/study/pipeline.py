@@ -11,6 +11,7 @@ from typing import Any
 from minis2l import __version__
 from minis2l.config import REPO_ROOT, repo_relative
 from minis2l.io import atomic_write, save_json
+from minis2l.items import Items
 from minis2l.study.assemble import assemble
 from minis2l.study.config import METHODS, PROBE_FRACTIONS, StudyConfig
 from minis2l.study.plots import plot_results
@@ -35,6 +36,19 @@ def code_version() -> str:
         commit, dirty = "", ""
     version = f"minis2l {__version__}"
     return f"{version} (git {commit[:12]}{'+dirty' if dirty else ''})" if commit else version
+
+
+def record_run(results: dict[str, Any], items: Items, command: str, t0: float) -> None:
+    """Add to ``results["config"]`` the data's metadata (its path relative to the repository),
+    ``command``, :func:`code_version` and the seconds since ``t0`` (``time.perf_counter``)."""
+    results["config"] |= {k: v for k, v in items.metadata.items() if k != "modality"}
+    if results["config"].get("data") is not None:
+        results["config"]["data"] = repo_relative(results["config"]["data"])
+    results["config"] |= {
+        "command": command,
+        "code_version": code_version(),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def _command(cfg: StudyConfig) -> str:
@@ -65,14 +79,7 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     done = run_jobs(cfg, out, items, progress=progress, workers=workers)
     results = assemble(cfg, done, items)
-    results["config"] |= {k: v for k, v in items.metadata.items() if k != "modality"}
-    if results["config"].get("data") is not None:
-        results["config"]["data"] = repo_relative(results["config"]["data"])
-    results["config"] |= {
-        "command": _command(cfg),
-        "code_version": code_version(),
-        "seconds": time.perf_counter() - t0,
-    }
+    record_run(results, items, _command(cfg), t0)
     save_json(out / "results.json", results)
     markdown = results_markdown(results)
     atomic_write(out / "results.md", lambda p: p.write_text(markdown))
